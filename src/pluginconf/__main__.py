@@ -1,0 +1,3 @@
+from pluginconf.cli import main
+
+raise SystemExit(main())

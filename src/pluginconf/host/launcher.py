@@ -1,0 +1,370 @@
+"""Launching a plugin process and reading its handshake, as a go-plugin host does.
+
+The plugin runs in its own process group (its own session), stdin from /dev/null, with the
+handshake environment and a private socket directory (mode 0700). Its handshake is read under
+a start timeout; every way that fails raises its own LaunchError subclass. Stderr, and stdout
+after the handshake, are drained continuously into logging, so the plugin never blocks on a
+full pipe; the last lines of stderr are kept for error messages.
+
+Stopping (``LaunchedPlugin.stop``), in order: GRPCController.Shutdown (OK and UNAVAILABLE
+both count as accepted), a grace for the process to exit, SIGTERM to the group and a grace,
+SIGKILL to the group; then reap and remove the socket directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+
+from pluginconf.goplugin import grpc_controller_pb2, grpc_controller_pb2_grpc
+from pluginconf.host import errors
+from pluginconf.protocol.constants import (
+    CORE_PROTOCOL_VERSION,
+    DEFAULT_MAGIC_COOKIE,
+    ENV_CLIENT_CERT,
+    ENV_MAX_PORT,
+    ENV_MIN_PORT,
+    ENV_PROTOCOL_VERSIONS,
+    ENV_UNIX_SOCKET_DIR,
+    TLS_SERVER_NAME,
+    MagicCookie,
+)
+from pluginconf.protocol.handshake import NETWORKS, PROTOCOL_GRPC, HandshakeError, HandshakeLine, parse_handshake
+from pluginconf.protocol.mtls import CertificatePair, der_to_pem, generate_certificate
+
+MAX_NOISE_LINES = 64
+_STDERR_TAIL_LINES = 20
+_LINE_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    argv: Sequence[str]
+    plugin_id: str = "plugin"
+    magic_cookie: MagicCookie | None = DEFAULT_MAGIC_COOKIE
+    protocol_versions: Sequence[int] = (1,)
+    start_timeout_s: float = 60.0
+    auto_mtls: bool = False
+    port_range: tuple[int, int] | None = None
+    # Extra environment, applied last; a None value removes the variable.
+    env: Mapping[str, str | None] = field(default_factory=dict)
+    connect_timeout_s: float = 5.0
+
+
+@dataclass
+class StopReport:
+    """How a plugin process ended."""
+
+    # "shutdown", "sigterm", "sigkill" or "already-exited": the step that ended it.
+    ended_by: str
+    exit_status: int
+    duration_s: float
+    shutdown_answer: str  # "ok", "unavailable", or the gRPC error
+
+
+class LaunchedPlugin:
+    def __init__(
+        self,
+        spec: LaunchSpec,
+        process: asyncio.subprocess.Process,
+        socket_dir: str,
+        client_cert: CertificatePair | None,
+    ) -> None:
+        self.spec = spec
+        self.process = process
+        self.socket_dir = socket_dir
+        self.client_cert = client_cert
+        self.handshake: HandshakeLine | None = None
+        self.noise_lines: list[str] = []
+        self.stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
+        self.log = logging.getLogger(f"pluginconf.host.plugin.{spec.plugin_id}")
+        self._drains: list[asyncio.Task[None]] = []
+        self.channel: grpc.aio.Channel | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def _error(self, cls: type[errors.LaunchError], message: str, line: str | None = None) -> errors.LaunchError:
+        return cls(
+            message,
+            argv=self.spec.argv,
+            line=line,
+            exit_status=self.process.returncode,
+            stderr_tail="\n".join(self.stderr_tail),
+        )
+
+    async def _drain(self, stream: asyncio.StreamReader, name: str, keep_tail: bool) -> None:
+        while True:
+            try:
+                raw = await stream.readline()
+            except ValueError:
+                raw = await stream.read(_LINE_LIMIT)  # an over-long line: take it in pieces
+            if not raw:
+                return
+            text = raw.decode("utf-8", "replace").rstrip("\n")
+            if keep_tail:
+                self.stderr_tail.append(text)
+            self.log.debug("%s: %s", name, text)
+
+    def start_stderr_drain(self) -> None:
+        assert self.process.stderr is not None
+        self._drains.append(asyncio.ensure_future(self._drain(self.process.stderr, "stderr", True)))
+
+    async def read_handshake(self) -> HandshakeLine:
+        assert self.process.stdout is not None
+        stdout = self.process.stdout
+        deadline = time.monotonic() + self.spec.start_timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                raw = await asyncio.wait_for(stdout.readline(), max(remaining, 0))
+            except TimeoutError:
+                raise self._error(
+                    errors.StartTimeout,
+                    f"no handshake within the start timeout of {self.spec.start_timeout_s:g}s; "
+                    "the plugin must print its handshake line on stdout once it is listening",
+                ) from None
+            except ValueError:
+                raise self._error(
+                    errors.MalformedHandshake,
+                    f"stdout line longer than {_LINE_LIMIT} bytes before the handshake",
+                ) from None
+            if not raw:
+                await self._settle_exit()
+                if self.process.returncode is not None:
+                    raise self._error(
+                        errors.ExitedBeforeHandshake,
+                        "the plugin exited before printing its handshake; if it says it is "
+                        "not meant to be executed directly, the magic cookie did not match",
+                    )
+                raise self._error(
+                    errors.NoHandshake,
+                    "the plugin closed stdout without printing a handshake line",
+                )
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if "|" not in line:
+                self.noise_lines.append(line)
+                self.log.warning("stdout before handshake (skipped): %s", line)
+                if len(self.noise_lines) > MAX_NOISE_LINES:
+                    raise self._error(
+                        errors.TooMuchNoise,
+                        f"more than {MAX_NOISE_LINES} non-handshake lines on stdout before "
+                        "the handshake; plugins must print the handshake first",
+                    )
+                continue
+            self.handshake = self._check(line)
+            self._drains.append(asyncio.ensure_future(self._drain(stdout, "stdout", False)))
+            return self.handshake
+
+    async def _settle_exit(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.process.wait(), 1.0)
+
+    def _check(self, line: str) -> HandshakeLine:
+        parts = line.split("|")
+        if len(parts) >= 3 and parts[2] not in NETWORKS:
+            raise self._error(
+                errors.UnknownNetwork,
+                f"handshake network {parts[2]!r} is not one of {', '.join(NETWORKS)}",
+                line,
+            )
+        try:
+            hs = parse_handshake(line)
+        except HandshakeError as exc:
+            raise self._error(
+                errors.MalformedHandshake,
+                f"malformed handshake: {str(exc).split('; line was')[0]}; expected "
+                "CORE|APP|NETWORK|ADDR|PROTOCOL[|CERT], e.g. 1|1|unix|/tmp/x/plugin.sock|grpc",
+                line,
+            ) from None
+        if hs.core_version != CORE_PROTOCOL_VERSION:
+            raise self._error(
+                errors.CoreVersionMismatch,
+                f"core protocol version {hs.core_version}, expected {CORE_PROTOCOL_VERSION}: "
+                "the plugin was built for an incompatible plugin system",
+                line,
+            )
+        if hs.app_version not in self.spec.protocol_versions:
+            offered = ", ".join(map(str, self.spec.protocol_versions))
+            raise self._error(
+                errors.AppVersionUnsupported,
+                f"app protocol version {hs.app_version} is not one this host supports "
+                f"({offered}); rebuild the plugin or the host for a common version",
+                line,
+            )
+        if hs.protocol != PROTOCOL_GRPC:
+            raise self._error(
+                errors.UnsupportedProtocol,
+                f"protocol {hs.protocol!r} is not supported; only {PROTOCOL_GRPC!r} is",
+                line,
+            )
+        if self.spec.auto_mtls and hs.server_cert_der is None:
+            raise self._error(
+                errors.MalformedHandshake,
+                "AutoMTLS was requested (PLUGIN_CLIENT_CERT set) but the handshake has no "
+                "server certificate in field 6",
+                line,
+            )
+        return hs
+
+    def target(self) -> str:
+        assert self.handshake is not None
+        if self.handshake.network == "unix":
+            return f"unix:{self.handshake.address}"
+        return self.handshake.address
+
+    async def connect(self, options: Sequence[tuple[str, int | str]] = ()) -> grpc.aio.Channel:
+        """Open the gRPC channel to the plugin and wait until it is ready."""
+        assert self.handshake is not None
+        opts = list(options)
+        if self.client_cert is not None and self.handshake.server_cert_der is not None:
+            creds = grpc.ssl_channel_credentials(
+                root_certificates=der_to_pem(self.handshake.server_cert_der),
+                private_key=self.client_cert.key_pem,
+                certificate_chain=self.client_cert.cert_pem,
+            )
+            opts.append(("grpc.ssl_target_name_override", TLS_SERVER_NAME))
+            channel = grpc.aio.secure_channel(self.target(), creds, options=opts)
+        else:
+            channel = grpc.aio.insecure_channel(self.target(), options=opts)
+        try:
+            await asyncio.wait_for(channel.channel_ready(), self.spec.connect_timeout_s)
+        except TimeoutError:
+            await channel.close()
+            raise self._error(
+                errors.AddressUnreachable,
+                f"could not connect to {self.target()} within {self.spec.connect_timeout_s:g}s",
+                self.handshake.format(),
+            ) from None
+        self.channel = channel
+        return channel
+
+    async def _wait_exit(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self.process.wait(), timeout_s)
+            return True
+        except TimeoutError:
+            return False
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, sig)
+
+    async def stop(
+        self, shutdown_timeout_s: float = 2.0, grace_s: float = 2.0, term_grace_s: float = 2.0
+    ) -> StopReport:
+        """Stop the plugin gracefully, escalating as needed; always reaps and cleans up."""
+        start = time.monotonic()
+        ended_by, answer = "already-exited", "not sent"
+        try:
+            if self.process.returncode is None and self.channel is not None:
+                answer = await self._request_shutdown(shutdown_timeout_s)
+                ended_by = "shutdown"
+                if not await self._wait_exit(grace_s):
+                    ended_by = "sigterm"
+            elif self.process.returncode is None:
+                ended_by = "sigterm"
+            if self.process.returncode is None:
+                self._signal_group(signal.SIGTERM)
+                if not await self._wait_exit(term_grace_s):
+                    ended_by = "sigkill"
+                    self._signal_group(signal.SIGKILL)
+                    await self.process.wait()
+        finally:
+            await self.close()
+        status = self.process.returncode
+        assert status is not None
+        return StopReport(ended_by, status, time.monotonic() - start, answer)
+
+    async def _request_shutdown(self, timeout_s: float) -> str:
+        assert self.channel is not None
+        stub = grpc_controller_pb2_grpc.GRPCControllerStub(self.channel)
+        try:
+            await stub.Shutdown(grpc_controller_pb2.Empty(), timeout=timeout_s)
+            return "ok"
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                return "unavailable"
+            return f"{exc.code().name}: {exc.details()}"
+
+    async def close(self) -> None:
+        """Kill whatever is left, reap, close the channel, remove the socket directory."""
+        if self.process.returncode is None:
+            self._signal_group(signal.SIGKILL)
+            await self.process.wait()
+        # Orphans the plugin left in its group (grandchildren) go too.
+        self._signal_group(signal.SIGKILL)
+        if self.channel is not None:
+            await self.channel.close()
+            self.channel = None
+        for task in self._drains:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), 1.0)
+            task.cancel()
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+
+def build_env(spec: LaunchSpec, socket_dir: str, client_cert: CertificatePair | None) -> dict[str, str]:
+    env = dict(os.environ)
+    if spec.magic_cookie is not None:
+        env[spec.magic_cookie.key] = spec.magic_cookie.value
+    env[ENV_PROTOCOL_VERSIONS] = ",".join(map(str, spec.protocol_versions))
+    env[ENV_UNIX_SOCKET_DIR] = socket_dir
+    if spec.port_range is not None:
+        env[ENV_MIN_PORT], env[ENV_MAX_PORT] = map(str, spec.port_range)
+    if client_cert is not None:
+        env[ENV_CLIENT_CERT] = client_cert.cert_pem.decode()
+    for key, value in spec.env.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+async def spawn(spec: LaunchSpec) -> LaunchedPlugin:
+    """Start the process; the caller reads the handshake next."""
+    socket_dir = tempfile.mkdtemp(prefix="pluginconf-")  # mkdtemp makes it 0700
+    client_cert = generate_certificate("pluginconf-host") if spec.auto_mtls else None
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *spec.argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=build_env(spec, socket_dir, client_cert),
+            start_new_session=True,
+            limit=_LINE_LIMIT,
+        )
+    except OSError as exc:
+        shutil.rmtree(socket_dir, ignore_errors=True)
+        raise errors.LaunchError(
+            f"could not execute the plugin: {exc.strerror or exc}", argv=spec.argv
+        ) from None
+    plugin = LaunchedPlugin(spec, process, socket_dir, client_cert)
+    plugin.start_stderr_drain()
+    return plugin
+
+
+async def launch(spec: LaunchSpec) -> LaunchedPlugin:
+    """Spawn, read the handshake and connect. On any failure the process is killed and reaped."""
+    plugin = await spawn(spec)
+    try:
+        await plugin.read_handshake()
+        await plugin.connect()
+    except BaseException:
+        await plugin.close()
+        raise
+    return plugin

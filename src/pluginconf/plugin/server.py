@@ -1,0 +1,206 @@
+"""Running a Plugin as a go-plugin compatible gRPC plugin process.
+
+Process states, in order:
+  checking   cookie and versions; on failure, explain on stderr and exit 1, stdout untouched
+  listening  socket bound, gRPC services registered, stdio redirected into the capture
+  serving    handshake line printed; health SERVING
+  stopping   on GRPCController.Shutdown, SIGTERM, or the host process going away:
+             health NOT_SERVING, stdio stream finished, in-flight calls get a bounded grace
+  stopped    socket (and our socket dir) removed; exit 0
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping
+
+import grpc
+from cryptography import x509
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from pluginconf.goplugin import (
+    grpc_broker_pb2_grpc,
+    grpc_controller_pb2,
+    grpc_controller_pb2_grpc,
+    grpc_stdio_pb2_grpc,
+)
+from pluginconf.plugin.base import Plugin
+from pluginconf.plugin.broker import ClientTLS, PluginBroker
+from pluginconf.plugin.config import ServeConfig
+from pluginconf.plugin.errors import ServeConfigError
+from pluginconf.plugin.hooks import HooksService
+from pluginconf.plugin.listener import Listener, bind_tcp, bind_unix
+from pluginconf.plugin.stdio import StdioCapture, StdioService
+from pluginconf.protocol.constants import (
+    CORE_PROTOCOL_VERSION,
+    ENV_CLIENT_CERT,
+    ENV_PROTOCOL_VERSIONS,
+    HEALTH_SERVICE_NAME,
+)
+from pluginconf.protocol.handshake import HandshakeLine
+from pluginconf.protocol.mtls import generate_certificate
+from pluginconf.protocol.versions import negotiate_version, parse_protocol_versions
+from pluginconf.v1 import hooks_pb2_grpc
+
+log = logging.getLogger("pluginconf.plugin")
+
+COOKIE_EXPLANATION = (
+    "This binary is a plugin. These are not meant to be executed directly.\n"
+    "Please execute the program that consumes these plugins, which will\n"
+    "load any plugins automatically\n"
+)
+
+
+class ControllerService(grpc_controller_pb2_grpc.GRPCControllerServicer):
+    def __init__(self, stop: asyncio.Event) -> None:
+        self._stop = stop
+
+    async def Shutdown(  # noqa: N802 - gRPC method name
+        self, request: grpc_controller_pb2.Empty, context: grpc.aio.ServicerContext[object, object]
+    ) -> grpc_controller_pb2.Empty:
+        log.debug("GRPCController.Shutdown received")
+        self._stop.set()
+        return grpc_controller_pb2.Empty()
+
+
+def _server_tls(environ: Mapping[str, str]) -> tuple[grpc.ServerCredentials, ClientTLS, bytes] | None:
+    client_pem = environ.get(ENV_CLIENT_CERT, "")
+    if not client_pem:
+        return None
+    try:
+        x509.load_pem_x509_certificate(client_pem.encode())
+    except ValueError as exc:
+        raise ServeConfigError(
+            f"{ENV_CLIENT_CERT} is set but is not a PEM certificate ({exc}); the host must "
+            "put its client certificate there, PEM-encoded, for AutoMTLS"
+        ) from None
+    pair = generate_certificate()
+    creds = grpc.ssl_server_credentials(
+        [(pair.key_pem, pair.cert_pem)],
+        root_certificates=client_pem.encode(),
+        require_client_auth=True,
+    )
+    return creds, ClientTLS(client_pem.encode(), pair.cert_pem, pair.key_pem), pair.cert_der
+
+
+class PluginProcess:
+    def __init__(
+        self, plugin: Plugin, config: ServeConfig, app_version: int, environ: Mapping[str, str]
+    ) -> None:
+        self._plugin = plugin
+        self._config = config
+        self._app_version = app_version
+        self._environ = environ
+
+    def _setup_logging(self, stderr_fd: int) -> None:
+        stream = os.fdopen(stderr_fd, "w", buffering=1, closefd=True)
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger("pluginconf")
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        root.propagate = False
+
+    async def _watch_parent(self, stop: asyncio.Event) -> None:
+        original = os.getppid()
+        if original == 1:
+            return  # started by init: there is no host to outlive
+        while not stop.is_set():
+            await asyncio.sleep(self._config.parent_check_interval_s)
+            if os.getppid() != original:
+                log.warning("host process %d went away; stopping", original)
+                stop.set()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        tls = _server_tls(self._environ)
+        capture = StdioCapture(self._config.stdio_buffer_bytes)
+        stdout_fd, stderr_fd = capture.start()
+        self._setup_logging(stderr_fd)
+
+        server = grpc.aio.server(options=list(self._config.grpc_options))
+        health_service = health.aio.HealthServicer()
+        broker = PluginBroker(self._config.broker_dial_timeout_s, tls[1] if tls else None)
+        health_pb2_grpc.add_HealthServicer_to_server(health_service, server)
+        grpc_controller_pb2_grpc.add_GRPCControllerServicer_to_server(ControllerService(stop), server)
+        grpc_stdio_pb2_grpc.add_GRPCStdioServicer_to_server(StdioService(capture), server)
+        grpc_broker_pb2_grpc.add_GRPCBrokerServicer_to_server(broker, server)
+        hooks_pb2_grpc.add_HooksServicer_to_server(HooksService(self._plugin, broker), server)
+
+        creds = tls[0] if tls else None
+        bind = bind_unix if self._config.network == "unix" else bind_tcp
+        try:
+            listener: Listener = bind(server, self._environ, creds)
+        except ServeConfigError:
+            await capture.stop(timeout_s=0.1)
+            raise
+        try:
+            await server.start()
+            for service in ("", HEALTH_SERVICE_NAME):
+                await health_service.set(service, health_pb2.HealthCheckResponse.SERVING)
+            line = HandshakeLine(
+                CORE_PROTOCOL_VERSION,
+                self._app_version,
+                listener.network,
+                listener.address,
+                server_cert_der=tls[2] if tls else None,
+            ).format()
+            os.write(stdout_fd, (line + "\n").encode())
+
+            loop.add_signal_handler(signal.SIGTERM, stop.set)
+            # As in go-plugin: a terminal's Ctrl-C reaches the whole process group, and the
+            # host, not the plugin, decides how to shut down.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            watcher = asyncio.ensure_future(self._watch_parent(stop))
+            await stop.wait()
+            watcher.cancel()
+
+            await health_service.enter_graceful_shutdown()
+            broker.close()
+            await capture.stop(timeout_s=0.1)
+            await server.stop(self._config.shutdown_grace_s)
+        finally:
+            listener.remove()
+        return 0
+
+
+def check_cookie(config: ServeConfig, environ: Mapping[str, str]) -> bool:
+    return environ.get(config.magic_cookie.key) == config.magic_cookie.value
+
+
+def run(plugin: Plugin, config: ServeConfig | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Serve ``plugin`` until the host stops it; return the process exit status."""
+    config = config or ServeConfig()
+    environ = os.environ if environ is None else environ
+    if not check_cookie(config, environ):
+        sys.stderr.write(COOKIE_EXPLANATION)
+        sys.stderr.flush()
+        return 1
+    offered, invalid = parse_protocol_versions(environ.get(ENV_PROTOCOL_VERSIONS, ""))
+    for entry in invalid:
+        sys.stderr.write(f"{ENV_PROTOCOL_VERSIONS}: ignoring {entry!r}, not an integer\n")
+    version, agreed = negotiate_version(config.protocol_versions, offered)
+    if not agreed:
+        sys.stderr.write(
+            f"no common app protocol version: host offers {offered or 'none'}, plugin speaks "
+            f"{sorted(config.protocol_versions)}; offering {version} for the host to report\n"
+        )
+    try:
+        return asyncio.run(PluginProcess(plugin, config, version, environ).run())
+    except ServeConfigError as exc:
+        sys.stderr.write(f"plugin cannot serve: {exc}\n")
+        return 1
+
+
+def serve(plugin: Plugin, config: ServeConfig | None = None) -> None:
+    """Serve ``plugin`` as this process's plugin and exit when the host stops it."""
+    code = run(plugin, config)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: gRPC's threads make it slow, and the host is waiting.
+    os._exit(code)

@@ -1,0 +1,6 @@
+"""The reference plugin: every hook, with behaviour the request directs (docs/reference-plugin.md)."""
+
+from pluginconf.reference.generator import generate_bytes
+from pluginconf.reference.plugin import ReferencePlugin, main
+
+__all__ = ["ReferencePlugin", "generate_bytes", "main"]

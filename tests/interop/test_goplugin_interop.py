@@ -1,0 +1,287 @@
+"""Interop with a real go-plugin host.
+
+``gohost/main.go`` is built against go-plugin 1.0.1 (Debian's packages) and drives the reference
+plugin through go-plugin's own client: handshake, optional AutoMTLS, gRPC dial, broker stream,
+health pings and the graceful kill (GRPCController.Shutdown, then up to 2 s for the process to
+exit before go-plugin kills it). The host prints one JSON line that the tests check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.interop
+
+HERE = Path(__file__).resolve().parent
+GOHOST_DIR = HERE / "gohost"
+
+# Where the Debian golang-*-dev packages put their sources; PLUGINCONF_GOPATH overrides it.
+DEFAULT_GOPATH = "/usr/share/gocode"
+
+# Import paths the host needs, and the Debian package that provides each.
+GO_DEPENDENCIES = {
+    "github.com/hashicorp/go-plugin": "golang-github-hashicorp-go-plugin-dev",
+    "github.com/hashicorp/go-hclog": "golang-github-hashicorp-go-hclog-dev",
+    "github.com/hashicorp/yamux": "golang-github-hashicorp-yamux-dev",
+    "github.com/oklog/run": "golang-github-oklog-run-dev",
+    "google.golang.org/grpc": "golang-google-grpc-dev",
+    "golang.org/x/net/context": "golang-golang-x-net-dev",
+}
+
+BUILD_TIMEOUT_S = 300
+# gohost gives up by itself after HOST_DEADLINE; the subprocess timeout is the backstop.
+HOST_DEADLINE = "45s"
+RUN_TIMEOUT_S = 60
+# go-plugin waits 2 s after Shutdown before it kills the plugin; a graceful exit is far quicker.
+KILL_DEADLOCK_GUARD_MS = 2000
+# How long a plugin process may take to disappear after the host has returned.
+EXIT_GRACE_S = 5.0
+
+PLUGIN_MARKER = "reference-plugin"
+
+
+def _text(output: str | bytes | None) -> str:
+    """Output kept by TimeoutExpired: bytes even when the run asked for text."""
+    if isinstance(output, bytes):
+        return output.decode(errors="replace")
+    return output or ""
+
+
+def _gopath() -> list[str]:
+    return os.environ.get("PLUGINCONF_GOPATH", DEFAULT_GOPATH).split(os.pathsep)
+
+
+def _missing_go_dependencies(gopath: list[str]) -> list[str]:
+    return [
+        f"{path} ({package})"
+        for path, package in GO_DEPENDENCIES.items()
+        if not any((Path(root) / "src" / path).is_dir() for root in gopath)
+    ]
+
+
+@pytest.fixture(scope="module")
+def gohost(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the Go host once per module; skip if there is no Go toolchain or go-plugin."""
+    go = shutil.which("go")
+    if go is None:
+        pytest.skip(
+            "Go toolchain not found: install golang-go and golang-github-hashicorp-go-plugin-dev "
+            "(with golang-google-grpc-dev and golang-golang-x-net-dev)"
+        )
+    gopath = _gopath()
+    missing = _missing_go_dependencies(gopath)
+    if missing:
+        pytest.skip(
+            f"go-plugin sources not found under {os.pathsep.join(gopath)}: missing "
+            + ", ".join(missing)
+        )
+
+    out_dir = tmp_path_factory.mktemp("gohost")
+    env = dict(os.environ)
+    env.update(
+        GO111MODULE="off",
+        GOPATH=os.pathsep.join(gopath),
+        GOFLAGS="",
+        GOPROXY="off",
+        GOTOOLCHAIN="local",
+    )
+    if not any(env.get(name) for name in ("GOCACHE", "XDG_CACHE_HOME", "HOME")):
+        env["GOCACHE"] = str(out_dir / "gocache")
+    binary = out_dir / "gohost"
+    try:
+        proc = subprocess.run(
+            [go, "build", "-o", str(binary), "."],
+            cwd=GOHOST_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=BUILD_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"go build did not finish within {BUILD_TIMEOUT_S} s:\n{_text(exc.stderr)}")
+    if proc.returncode != 0:
+        pytest.fail(
+            f"go build of {GOHOST_DIR} failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}"
+        )
+    return binary
+
+
+def _reference_plugin_command() -> list[str]:
+    script = Path(sys.executable).with_name("pluginconf")
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script), PLUGIN_MARKER]
+    return [sys.executable, "-m", "pluginconf", PLUGIN_MARKER]
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        return _alive(psutil.Process(pid))
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _plugin_processes() -> list[psutil.Process]:
+    """Live processes whose command line names the reference plugin (not us or our parents)."""
+    me = psutil.Process()
+    ours = {me.pid, *(p.pid for p in me.parents())}
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if proc.pid not in ours and any(PLUGIN_MARKER in arg for arg in cmdline):
+            found.append(proc)
+    return [p for p in found if _alive(p)]
+
+
+def _describe(proc: psutil.Process) -> str:
+    try:
+        return f"pid {proc.pid}: {' '.join(proc.cmdline())}"
+    except psutil.Error:
+        return f"pid {proc.pid}"
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_processes() -> Iterator[None]:
+    """Fail the test if a child of ours, or a new reference plugin process, outlives it."""
+    before = {p.pid for p in _plugin_processes()}
+    yield
+    me = psutil.Process()
+    deadline = time.monotonic() + EXIT_GRACE_S
+    while True:
+        left = {p.pid: p for p in me.children(recursive=True) if _alive(p)}
+        left.update((p.pid, p) for p in _plugin_processes() if p.pid not in before)
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    if left:
+        described = [_describe(p) for p in left.values()]
+        for proc in left.values():
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        pytest.fail("processes left behind after the host exited:\n" + "\n".join(described))
+
+
+@pytest.fixture
+def plugin_tmpdir(tmp_path: Path) -> Iterator[Path]:
+    """A fresh TMPDIR for the host and plugin; it must be empty again afterwards.
+
+    go-plugin 1.0.1 does not set PLUGIN_UNIX_SOCKET_DIR: its plugins put their socket in the
+    temporary directory (ioutil.TempFile("", "plugin")) and remove it when the listener closes.
+    """
+    path = tmp_path / "plugin-tmp"
+    path.mkdir()
+    yield path
+    leftovers = sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+    assert not leftovers, f"left behind in the plugin's TMPDIR {path}: {leftovers}"
+
+
+def _host_env(tmpdir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    # Anything the host does not set itself must not reach the plugin from our environment.
+    for name in ("PLUGIN_UNIX_SOCKET_DIR", "PLUGIN_CLIENT_CERT", "PLUGIN_PROTOCOL_VERSIONS"):
+        env.pop(name, None)
+    env["TMPDIR"] = str(tmpdir)
+    return env
+
+
+def _run_host(
+    gohost: Path, tmpdir: Path, plugin_cmd: list[str], *flags: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    argv = [
+        str(gohost),
+        "-deadline",
+        HOST_DEADLINE,
+        *flags,
+        "-plugin-cmd",
+        plugin_cmd[0],
+        "--",
+        *plugin_cmd[1:],
+    ]
+    try:
+        proc = subprocess.run(
+            argv,
+            env=_host_env(tmpdir),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(
+            f"go host did not finish within {RUN_TIMEOUT_S} s: {argv}\n"
+            f"stdout:\n{_text(exc.stdout)}\nstderr:\n{_text(exc.stderr)}"
+        )
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1, (
+        f"go host must print exactly one JSON line (exit {proc.returncode}):\n"
+        f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    )
+    result = json.loads(lines[0])
+    assert isinstance(result, dict)
+    return proc, result
+
+
+def _check_session(proc: subprocess.CompletedProcess[str], result: dict[str, Any]) -> None:
+    context = f"result: {result}\nhost stderr:\n{proc.stderr}"
+    assert proc.returncode == 0, f"go host failed (exit {proc.returncode})\n{context}"
+    assert "error" not in result, context
+    assert result["negotiated_version"] == 1, context
+    assert result["protocol"] == "grpc", context
+    assert result["network"] in ("unix", "tcp"), context
+    assert result["dispensed"] is True, context
+    assert result["pings"] == 3, context
+    assert result["exited"] is True, context
+    assert result["graceful"] is True, (
+        "go-plugin had to kill the plugin: it did not exit within 2 s of "
+        f"GRPCController.Shutdown\n{context}"
+    )
+    assert result["kill_ms"] < KILL_DEADLOCK_GUARD_MS, context
+    if result["network"] == "unix":
+        assert not os.path.exists(result["address"]), (
+            f"socket {result['address']} still exists after the plugin exited\n{context}"
+        )
+    pid = result["plugin_pid"]
+    deadline = time.monotonic() + EXIT_GRACE_S
+    while _pid_alive(pid):
+        assert time.monotonic() < deadline, f"plugin pid {pid} still running\n{context}"
+        time.sleep(0.05)
+
+
+def test_unix_socket_ping_and_graceful_kill(gohost: Path, plugin_tmpdir: Path) -> None:
+    proc, result = _run_host(gohost, plugin_tmpdir, _reference_plugin_command())
+    _check_session(proc, result)
+    assert result["automtls"] is False
+
+
+def test_automtls_ping_and_graceful_kill(gohost: Path, plugin_tmpdir: Path) -> None:
+    """go-plugin's own TLS client verifies the plugin's handshake certificate (field 6)."""
+    proc, result = _run_host(gohost, plugin_tmpdir, _reference_plugin_command(), "-automtls")
+    _check_session(proc, result)
+    assert result["automtls"] is True
+
+
+def test_host_reports_a_plugin_that_never_handshakes(gohost: Path, plugin_tmpdir: Path) -> None:
+    false = shutil.which("false") or "/bin/false"
+    proc, result = _run_host(gohost, plugin_tmpdir, [false])
+    assert proc.returncode == 1, f"result: {result}\nhost stderr:\n{proc.stderr}"
+    assert set(result) == {"error"}, result
+    assert result["error"].startswith("connect: "), result
