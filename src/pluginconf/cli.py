@@ -16,7 +16,7 @@ EXIT_USAGE = 2
 def _cmd_reference_plugin(args: argparse.Namespace) -> int:
     from pluginconf.reference import main
 
-    main()
+    main(network=args.network)
     return EXIT_OK  # not reached: serve() exits the process
 
 
@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     ref = sub.add_parser("reference-plugin", help="run the bundled reference plugin (as a CMD)")
+    ref.add_argument("--network", choices=("unix", "tcp"), default="unix",
+                     help="listen on a unix socket (default) or on 127.0.0.1")
     ref.set_defaults(func=_cmd_reference_plugin)
 
     plugin = sub.add_parser(

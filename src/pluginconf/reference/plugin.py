@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import sys
 from collections import deque
+from typing import Literal
 
-from pluginconf.plugin import AppError, HostAPIUnavailable, Plugin, serve
+from pluginconf.plugin import AppError, HostAPIUnavailable, Plugin, ServeConfig, serve
 from pluginconf.plugin.base import ASGIApp
 from pluginconf.plugin.errors import BrokerError
 from pluginconf.reference.http_app import ReferenceApp
@@ -152,5 +153,5 @@ class ReferencePlugin(Plugin):
         return self.app
 
 
-def main() -> None:
-    serve(ReferencePlugin())
+def main(network: Literal["unix", "tcp"] = "unix") -> None:
+    serve(ReferencePlugin(), ServeConfig(network=network))

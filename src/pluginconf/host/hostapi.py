@@ -1,0 +1,61 @@
+"""An in-memory HostAPI: a key-value store per plugin, a log, the plugin's configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from pluginconf.v1 import hostapi_pb2, hostapi_pb2_grpc
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+@dataclass
+class LogRecord:
+    level: str
+    message: str
+    fields: dict[str, str]
+
+
+@dataclass
+class InMemoryHostAPI(hostapi_pb2_grpc.HostAPIServicer):
+    """HostAPI for one plugin. State is plain data so tests can assert on it."""
+
+    configuration: dict[str, str] = field(default_factory=dict)
+    kv: dict[str, bytes] = field(default_factory=dict)
+    logs: list[LogRecord] = field(default_factory=list)
+
+    async def KVGet(self, request: hostapi_pb2.KVGetRequest, context: Context) -> hostapi_pb2.KVGetResponse:  # noqa: N802
+        value = self.kv.get(request.key)
+        return hostapi_pb2.KVGetResponse(found=value is not None, value=value or b"")
+
+    async def KVSet(self, request: hostapi_pb2.KVSetRequest, context: Context) -> hostapi_pb2.KVSetResponse:  # noqa: N802
+        self.kv[request.key] = request.value
+        return hostapi_pb2.KVSetResponse()
+
+    async def KVDelete(  # noqa: N802
+        self, request: hostapi_pb2.KVDeleteRequest, context: Context
+    ) -> hostapi_pb2.KVDeleteResponse:
+        return hostapi_pb2.KVDeleteResponse(deleted=self.kv.pop(request.key, None) is not None)
+
+    async def KVCompareAndSet(  # noqa: N802
+        self, request: hostapi_pb2.KVCompareAndSetRequest, context: Context
+    ) -> hostapi_pb2.KVCompareAndSetResponse:
+        current = self.kv.get(request.key)
+        expected = request.old_value if request.HasField("old_value") else None
+        if current != expected:
+            return hostapi_pb2.KVCompareAndSetResponse(swapped=False)
+        self.kv[request.key] = request.new_value
+        return hostapi_pb2.KVCompareAndSetResponse(swapped=True)
+
+    async def Log(self, request: hostapi_pb2.LogRequest, context: Context) -> hostapi_pb2.LogResponse:  # noqa: N802
+        level = hostapi_pb2.LogLevel.Name(request.level).removeprefix("LOG_LEVEL_").lower()
+        self.logs.append(LogRecord(level, request.message, dict(request.fields)))
+        return hostapi_pb2.LogResponse()
+
+    async def GetConfiguration(  # noqa: N802
+        self, request: hostapi_pb2.GetConfigurationRequest, context: Context
+    ) -> hostapi_pb2.GetConfigurationResponse:
+        return hostapi_pb2.GetConfigurationResponse(configuration=self.configuration)

@@ -1,0 +1,124 @@
+"""Shared fixtures: launching real plugin processes, and checking that nothing leaks."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import glob
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import grpc
+import psutil
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from pluginconf.host.launcher import LaunchedPlugin, LaunchSpec, launch
+
+# Each test process (xdist worker) gets its own TMPDIR, inherited by the plugins it starts,
+# so that the socket-directory leak check sees only this process's directories.
+_PRIVATE_TMP = tempfile.mkdtemp(prefix=f"pct-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-")
+os.environ["TMPDIR"] = _PRIVATE_TMP
+tempfile.tempdir = None
+
+REFERENCE = [sys.executable, "-m", "pluginconf", "reference-plugin"]
+TEST_PLUGINS = Path(__file__).parent / "plugins"
+
+
+def test_plugin(name: str, *args: str) -> list[str]:
+    """Command line of a plugin script in tests/plugins/."""
+    return [sys.executable, str(TEST_PLUGINS / f"{name}.py"), *args]
+
+
+test_plugin.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+def _open_fds() -> dict[int, str]:
+    fds = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            fds[int(name)] = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            pass
+    return fds
+
+
+def _new_fds(before: dict[int, str], settle_s: float = 2.0) -> dict[int, str]:
+    """Descriptors not open before, once gRPC has had a bounded time to release its own."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        gc.collect()  # gRPC objects held by exception tracebacks are freed only by the collector
+        new = {fd: target for fd, target in _open_fds().items() if before.get(fd) != target}
+        if not new or time.monotonic() > deadline:
+            return new
+        time.sleep(0.02)  # gRPC closes its pollers on a thread of its own; nothing to wait on
+
+
+def _socket_dirs() -> set[str]:
+    found = set(glob.glob(os.path.join(_PRIVATE_TMP, "*")))
+    return {d for d in found if not os.path.basename(d).startswith("pytest-of-")}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_PRIVATE_TMP, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def grpc_warm() -> None:
+    """Start gRPC's process-wide machinery (pollers, TLS) once, before any leak baseline."""
+    import asyncio
+
+    async def warm() -> None:
+        for mtls in (False, True):
+            plugin = await launch(LaunchSpec(argv=REFERENCE, auto_mtls=mtls, start_timeout_s=30))
+            health = health_pb2_grpc.HealthStub(plugin.channel)
+            # A call with a deadline, and a failing one, start gRPC's timer machinery.
+            await health.Check(health_pb2.HealthCheckRequest(service="plugin"), timeout=10)
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                await health.Check(health_pb2.HealthCheckRequest(service="?"), timeout=10)
+            await plugin.stop()
+
+    asyncio.run(warm())
+
+
+@pytest.fixture(autouse=True)
+def no_leaks(grpc_warm: None) -> Iterator[None]:
+    """After each test: no child process, no zombie, no socket dir, no new descriptors."""
+    me = psutil.Process()
+    dirs_before = _socket_dirs()
+    fds_before = _open_fds()
+    yield
+    children = me.children(recursive=True)
+    for child in children:
+        child.kill()
+    psutil.wait_procs(children, timeout=5)
+    assert not children, f"processes left behind: {[(c.pid, c.cmdline()) for c in children]}"
+    zombies = [p for p in me.children() if p.status() == psutil.STATUS_ZOMBIE]
+    assert not zombies, f"unreaped children: {zombies}"
+    leaked_dirs = _socket_dirs() - dirs_before
+    assert not leaked_dirs, f"socket directories left behind: {sorted(leaked_dirs)}"
+    assert not _new_fds(fds_before), f"descriptors opened and not closed: {_new_fds(fds_before)}"
+
+
+Launcher = Callable[..., Awaitable[LaunchedPlugin]]
+
+
+@pytest.fixture
+async def launch_plugin() -> AsyncIterator[Launcher]:
+    """Launch plugins (default: the reference plugin); every one is stopped and reaped after."""
+    launched: list[LaunchedPlugin] = []
+
+    async def _launch(argv: list[str] | None = None, **kwargs: object) -> LaunchedPlugin:
+        spec = LaunchSpec(argv=argv or REFERENCE, start_timeout_s=30, **kwargs)  # type: ignore[arg-type]
+        plugin = await launch(spec)
+        launched.append(plugin)
+        return plugin
+
+    yield _launch
+    for plugin in launched:
+        await plugin.stop()
