@@ -88,6 +88,8 @@ class LaunchedPlugin:
         self.handshake: HandshakeLine | None = None
         self.noise_lines: list[str] = []
         self.stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
+        # Stdout after the handshake: a plugin whose SDK captures stdio writes nothing here.
+        self.stdout_after_handshake: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
         self.log = logging.getLogger(f"pluginconf.host.plugin.{spec.plugin_id}")
         self._drains: list[asyncio.Task[None]] = []
         self.channel: grpc.aio.Channel | None = None
@@ -105,7 +107,7 @@ class LaunchedPlugin:
             stderr_tail="\n".join(self.stderr_tail),
         )
 
-    async def _drain(self, stream: asyncio.StreamReader, name: str, keep_tail: bool) -> None:
+    async def _drain(self, stream: asyncio.StreamReader, name: str, tail: deque[str]) -> None:
         while True:
             try:
                 raw = await stream.readline()
@@ -114,13 +116,12 @@ class LaunchedPlugin:
             if not raw:
                 return
             text = raw.decode("utf-8", "replace").rstrip("\n")
-            if keep_tail:
-                self.stderr_tail.append(text)
+            tail.append(text)
             self.log.debug("%s: %s", name, text)
 
     def start_stderr_drain(self) -> None:
         assert self.process.stderr is not None
-        self._drains.append(asyncio.ensure_future(self._drain(self.process.stderr, "stderr", True)))
+        self._drains.append(asyncio.ensure_future(self._drain(self.process.stderr, "stderr", self.stderr_tail)))
 
     async def read_handshake(self) -> HandshakeLine:
         assert self.process.stdout is not None
@@ -165,7 +166,7 @@ class LaunchedPlugin:
                     )
                 continue
             self.handshake = self._check(line)
-            self._drains.append(asyncio.ensure_future(self._drain(stdout, "stdout", False)))
+            self._drains.append(asyncio.ensure_future(self._drain(stdout, "stdout", self.stdout_after_handshake)))
             return self.handshake
 
     async def _settle_exit(self) -> None:
