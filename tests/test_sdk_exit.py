@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import grpc
@@ -110,12 +112,13 @@ async def test_in_flight_call_is_cut_after_the_grace(launch_plugin):
         await asyncio.wait_for(rest, 10)
 
 
-def test_plugin_exits_when_its_host_dies(tmp_path):
+def test_plugin_exits_when_its_host_dies():
     """A host killed with SIGKILL cannot stop its plugin; the plugin must notice and exit."""
+    socket_dir = tempfile.mkdtemp()  # short: unix socket paths are limited to 107 bytes
     host_script = (
         "import os, subprocess, sys\n"
         "env = dict(os.environ, PLUGINCONF_MAGIC_COOKIE='pluginconf', PLUGIN_PROTOCOL_VERSIONS='1',"
-        f" PLUGIN_UNIX_SOCKET_DIR={str(tmp_path)!r})\n"
+        f" PLUGIN_UNIX_SOCKET_DIR={socket_dir!r})\n"
         f"p = subprocess.Popen({REFERENCE!r}, env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)\n"
         "line = p.stdout.readline().decode().strip()\n"
         "print(p.pid, line, flush=True)\n"
@@ -142,3 +145,4 @@ def test_plugin_exits_when_its_host_dies(tmp_path):
             host.stdin.close()
         if host.stdout:
             host.stdout.close()
+        shutil.rmtree(socket_dir, ignore_errors=True)

@@ -180,9 +180,12 @@ async def _activate_with_host_api(plugin, api: InMemoryHostAPI, mtls: bool) -> H
     return broker
 
 
-@pytest.mark.parametrize("mtls", [False, True], ids=["plain", "mtls"])
-async def test_host_api_round_trip_through_the_broker(launch_plugin, mtls):
-    plugin = await launch_plugin(auto_mtls=mtls)
+@pytest.mark.parametrize(
+    ("mtls", "curve"), [(False, "P-256"), (True, "P-256"), (True, "P-521")],
+    ids=["plain", "mtls", "mtls-p521"],
+)
+async def test_host_api_round_trip_through_the_broker(launch_plugin, mtls, curve):
+    plugin = await launch_plugin(auto_mtls=mtls, auto_mtls_curve=curve)
     api = InMemoryHostAPI(configuration={"mode": "test", "emoji": "🔌"})
     broker = await _activate_with_host_api(plugin, api, mtls)
     try:
@@ -202,6 +205,9 @@ async def test_host_api_round_trip_through_the_broker(launch_plugin, mtls):
         assert json.loads((await command(plugin, "/hostconfig")).text) == api.configuration
         assert (await command(plugin, "/log warn disk nearly full")).text == "logged"
         assert [(r.level, r.message) for r in api.logs] == [("warn", "disk nearly full")]
+        # A HostAPI AppError reaches the plugin and is passed on as is.
+        bad = await command(plugin, "/kv get " + "k" * 300)
+        assert (bad.error.code, bad.error.message) == ("invalid_argument", "key is over 256 bytes")
     finally:
         await broker.close()
 

@@ -112,9 +112,18 @@ async def _implemented_over(channel: grpc.aio.Channel) -> list[str]:
     return list((await stub.Implemented(hooks_pb2.ImplementedRequest(), timeout=5)).hooks)
 
 
-async def test_auto_mtls_serves_with_cert_in_handshake(launch_plugin):
-    plugin = await launch_plugin(auto_mtls=True)
+@pytest.mark.parametrize("curve", ["P-256", "P-384", "P-521"])
+async def test_auto_mtls_serves_with_cert_in_handshake(launch_plugin, curve):
+    # go-plugin hosts present P-521 certificates: the plugin must accept them under TLS 1.3.
+    plugin = await launch_plugin(auto_mtls=True, auto_mtls_curve=curve)
     assert plugin.handshake.server_cert_der, "field 6 must carry the plugin's certificate"
+    assert "ServeHTTP" in await _implemented_over(plugin.channel)
+
+
+async def test_auto_mtls_over_tcp(launch_plugin):
+    plugin = await launch_plugin(REFERENCE + ["--network", "tcp"], auto_mtls=True, port_range=(42120, 42130))
+    assert plugin.handshake.network == "tcp"
+    assert 42120 <= int(plugin.handshake.address.rsplit(":", 1)[1]) <= 42130
     assert "ServeHTTP" in await _implemented_over(plugin.channel)
 
 

@@ -14,8 +14,11 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +52,9 @@ KILL_DEADLOCK_GUARD_MS = 2000
 # How long a plugin process may take to disappear after the host has returned.
 EXIT_GRACE_S = 5.0
 
-PLUGIN_MARKER = "reference-plugin"
+SUBCOMMAND = "reference-plugin"
+# Environment variable that marks every process a host run starts.
+RUN_MARKER = "PLUGINCONF_INTEROP_RUN"
 
 
 def _text(output: str | bytes | None) -> str:
@@ -122,8 +127,8 @@ def gohost(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _reference_plugin_command() -> list[str]:
     script = Path(sys.executable).with_name("pluginconf")
     if script.is_file() and os.access(script, os.X_OK):
-        return [str(script), PLUGIN_MARKER]
-    return [sys.executable, "-m", "pluginconf", PLUGIN_MARKER]
+        return [str(script), SUBCOMMAND]
+    return [sys.executable, "-m", "pluginconf", SUBCOMMAND]
 
 
 def _alive(proc: psutil.Process) -> bool:
@@ -140,16 +145,19 @@ def _pid_alive(pid: int) -> bool:
         return False
 
 
-def _plugin_processes() -> list[psutil.Process]:
-    """Live processes whose command line names the reference plugin (not us or our parents)."""
-    me = psutil.Process()
-    ours = {me.pid, *(p.pid for p in me.parents())}
+def _marked_processes(token: str) -> list[psutil.Process]:
+    """Live processes started under this test's host: they inherit RUN_MARKER=token.
+
+    go-plugin passes the host's whole environment to the plugin, so the mark finds the plugin
+    (and anything it spawned) even after it has been re-parented, and never an unrelated
+    reference plugin that happens to run on the same machine.
+    """
     found = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        cmdline = proc.info["cmdline"] or []
-        if proc.pid not in ours and any(PLUGIN_MARKER in arg for arg in cmdline):
+    for proc in psutil.process_iter(["environ"], ad_value=None):
+        environ = proc.info["environ"] or {}
+        if environ.get(RUN_MARKER) == token and _alive(proc):
             found.append(proc)
-    return [p for p in found if _alive(p)]
+    return found
 
 
 def _describe(proc: psutil.Process) -> str:
@@ -159,52 +167,76 @@ def _describe(proc: psutil.Process) -> str:
         return f"pid {proc.pid}"
 
 
-@pytest.fixture(autouse=True)
-def no_leftover_processes() -> Iterator[None]:
-    """Fail the test if a child of ours, or a new reference plugin process, outlives it."""
-    before = {p.pid for p in _plugin_processes()}
-    yield
-    me = psutil.Process()
-    deadline = time.monotonic() + EXIT_GRACE_S
-    while True:
-        left = {p.pid: p for p in me.children(recursive=True) if _alive(p)}
-        left.update((p.pid, p) for p in _plugin_processes() if p.pid not in before)
-        if not left or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    if left:
-        described = [_describe(p) for p in left.values()]
-        for proc in left.values():
-            with contextlib.suppress(psutil.Error):
-                proc.kill()
-        pytest.fail("processes left behind after the host exited:\n" + "\n".join(described))
+def _short_tmp_root() -> str:
+    # The plugin's socket lives under TMPDIR and a socket path is limited to 107 bytes, so keep
+    # TMPDIR short rather than under pytest's (long) per-test directory.
+    if os.path.isdir("/tmp") and os.access("/tmp", os.W_OK | os.X_OK):
+        return "/tmp"
+    return tempfile.gettempdir()
+
+
+@dataclass(frozen=True)
+class HostRun:
+    """What one host run is given: a fresh TMPDIR and the mark its processes inherit."""
+
+    tmpdir: Path
+    token: str
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        # go-plugin 1.0.1 sets none of these itself: none may reach the plugin from our env.
+        for name in ("PLUGIN_UNIX_SOCKET_DIR", "PLUGIN_CLIENT_CERT", "PLUGIN_PROTOCOL_VERSIONS"):
+            env.pop(name, None)
+        env["TMPDIR"] = str(self.tmpdir)
+        env[RUN_MARKER] = self.token
+        return env
 
 
 @pytest.fixture
-def plugin_tmpdir(tmp_path: Path) -> Iterator[Path]:
-    """A fresh TMPDIR for the host and plugin; it must be empty again afterwards.
+def host_run() -> Iterator[HostRun]:
+    """Give the test a TMPDIR and a process mark; afterwards both must be clean.
 
-    go-plugin 1.0.1 does not set PLUGIN_UNIX_SOCKET_DIR: its plugins put their socket in the
-    temporary directory (ioutil.TempFile("", "plugin")) and remove it when the listener closes.
+    go-plugin 1.0.1 does not set PLUGIN_UNIX_SOCKET_DIR: its own plugins put their socket in
+    the temporary directory (ioutil.TempFile("", "plugin")) and remove it when the listener
+    closes, so the TMPDIR must be empty again once the plugin has exited. No process started
+    by the host, and no new child of this test process, may outlive the host.
     """
-    path = tmp_path / "plugin-tmp"
-    path.mkdir()
-    yield path
-    leftovers = sorted(str(p.relative_to(path)) for p in path.rglob("*"))
-    assert not leftovers, f"left behind in the plugin's TMPDIR {path}: {leftovers}"
-
-
-def _host_env(tmpdir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    # Anything the host does not set itself must not reach the plugin from our environment.
-    for name in ("PLUGIN_UNIX_SOCKET_DIR", "PLUGIN_CLIENT_CERT", "PLUGIN_PROTOCOL_VERSIONS"):
-        env.pop(name, None)
-    env["TMPDIR"] = str(tmpdir)
-    return env
+    me = psutil.Process()
+    children_before = {p.pid for p in me.children(recursive=True)}
+    run = HostRun(Path(tempfile.mkdtemp(prefix="pcio-", dir=_short_tmp_root())), uuid.uuid4().hex)
+    problems = []
+    try:
+        yield run
+        deadline = time.monotonic() + EXIT_GRACE_S
+        while True:
+            left = {p.pid: p for p in _marked_processes(run.token)}
+            left.update(
+                (p.pid, p)
+                for p in me.children(recursive=True)
+                if p.pid not in children_before and _alive(p)
+            )
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        if left:
+            problems.append(
+                "processes left behind after the host exited:\n"
+                + "\n".join(_describe(p) for p in left.values())
+            )
+            for proc in left.values():
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+        leftovers = sorted(str(p.relative_to(run.tmpdir)) for p in run.tmpdir.rglob("*"))
+        if leftovers:
+            problems.append(f"left behind in the plugin's TMPDIR {run.tmpdir}: {leftovers}")
+    finally:
+        shutil.rmtree(run.tmpdir, ignore_errors=True)
+    if problems:
+        pytest.fail("\n".join(problems))
 
 
 def _run_host(
-    gohost: Path, tmpdir: Path, plugin_cmd: list[str], *flags: str
+    gohost: Path, run: HostRun, plugin_cmd: list[str], *flags: str
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     argv = [
         str(gohost),
@@ -219,7 +251,7 @@ def _run_host(
     try:
         proc = subprocess.run(
             argv,
-            env=_host_env(tmpdir),
+            env=run.env(),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
@@ -266,22 +298,22 @@ def _check_session(proc: subprocess.CompletedProcess[str], result: dict[str, Any
         time.sleep(0.05)
 
 
-def test_unix_socket_ping_and_graceful_kill(gohost: Path, plugin_tmpdir: Path) -> None:
-    proc, result = _run_host(gohost, plugin_tmpdir, _reference_plugin_command())
+def test_unix_socket_ping_and_graceful_kill(gohost: Path, host_run: HostRun) -> None:
+    proc, result = _run_host(gohost, host_run, _reference_plugin_command())
     _check_session(proc, result)
     assert result["automtls"] is False
 
 
-def test_automtls_ping_and_graceful_kill(gohost: Path, plugin_tmpdir: Path) -> None:
+def test_automtls_ping_and_graceful_kill(gohost: Path, host_run: HostRun) -> None:
     """go-plugin's own TLS client verifies the plugin's handshake certificate (field 6)."""
-    proc, result = _run_host(gohost, plugin_tmpdir, _reference_plugin_command(), "-automtls")
+    proc, result = _run_host(gohost, host_run, _reference_plugin_command(), "-automtls")
     _check_session(proc, result)
     assert result["automtls"] is True
 
 
-def test_host_reports_a_plugin_that_never_handshakes(gohost: Path, plugin_tmpdir: Path) -> None:
+def test_host_reports_a_plugin_that_never_handshakes(gohost: Path, host_run: HostRun) -> None:
     false = shutil.which("false") or "/bin/false"
-    proc, result = _run_host(gohost, plugin_tmpdir, [false])
+    proc, result = _run_host(gohost, host_run, [false])
     assert proc.returncode == 1, f"result: {result}\nhost stderr:\n{proc.stderr}"
     assert set(result) == {"error"}, result
     assert result["error"].startswith("connect: "), result

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import shutil
@@ -56,7 +57,10 @@ class LaunchSpec:
     protocol_versions: Sequence[int] = (1,)
     start_timeout_s: float = 60.0
     auto_mtls: bool = False
-    port_range: tuple[int, int] | None = None
+    # Curve of the host's AutoMTLS certificate; go-plugin hosts use P-521.
+    auto_mtls_curve: str = "P-256"
+    # PLUGIN_MIN_PORT..PLUGIN_MAX_PORT, always set (HS-3); go-plugin's defaults.
+    port_range: tuple[int, int] = (10000, 25000)
     # Extra environment, applied last; a None value removes the variable.
     env: Mapping[str, str | None] = field(default_factory=dict)
     connect_timeout_s: float = 5.0
@@ -211,6 +215,20 @@ class LaunchedPlugin:
                 f"protocol {hs.protocol!r} is not supported; only {PROTOCOL_GRPC!r} is",
                 line,
             )
+        if hs.network == "tcp" and not _is_loopback(hs.address):
+            raise self._error(
+                errors.MalformedHandshake,
+                f"tcp address {hs.address!r} is not a loopback IP literal (127.0.0.0/8 or ::1); "
+                "plugins must listen on loopback only",
+                line,
+            )
+        if not self.spec.auto_mtls and hs.server_cert_der is not None:
+            raise self._error(
+                errors.MalformedHandshake,
+                "the handshake carries a server certificate (field 6) but the host did not "
+                "ask for AutoMTLS (PLUGIN_CLIENT_CERT unset)",
+                line,
+            )
         if self.spec.auto_mtls and hs.server_cert_der is None:
             raise self._error(
                 errors.MalformedHandshake,
@@ -317,14 +335,21 @@ class LaunchedPlugin:
         shutil.rmtree(self.socket_dir, ignore_errors=True)
 
 
+def _is_loopback(address: str) -> bool:
+    host = address.rpartition(":")[0].strip("[]")
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def build_env(spec: LaunchSpec, socket_dir: str, client_cert: CertificatePair | None) -> dict[str, str]:
     env = dict(os.environ)
     if spec.magic_cookie is not None:
         env[spec.magic_cookie.key] = spec.magic_cookie.value
     env[ENV_PROTOCOL_VERSIONS] = ",".join(map(str, spec.protocol_versions))
     env[ENV_UNIX_SOCKET_DIR] = socket_dir
-    if spec.port_range is not None:
-        env[ENV_MIN_PORT], env[ENV_MAX_PORT] = map(str, spec.port_range)
+    env[ENV_MIN_PORT], env[ENV_MAX_PORT] = map(str, spec.port_range)
     if client_cert is not None:
         env[ENV_CLIENT_CERT] = client_cert.cert_pem.decode()
     for key, value in spec.env.items():
@@ -338,7 +363,9 @@ def build_env(spec: LaunchSpec, socket_dir: str, client_cert: CertificatePair | 
 async def spawn(spec: LaunchSpec) -> LaunchedPlugin:
     """Start the process; the caller reads the handshake next."""
     socket_dir = tempfile.mkdtemp(prefix="pluginconf-")  # mkdtemp makes it 0700
-    client_cert = generate_certificate("pluginconf-host") if spec.auto_mtls else None
+    client_cert = (
+        generate_certificate("pluginconf-host", spec.auto_mtls_curve) if spec.auto_mtls else None
+    )
     try:
         process = await asyncio.create_subprocess_exec(
             *spec.argv,

@@ -149,8 +149,8 @@ class Exchange:
             if self.response_started:
                 raise RuntimeError("ASGI: http.response.start sent twice")
             status = int(message["status"])
-            if not 100 <= status <= 599:
-                raise RuntimeError(f"ASGI: status {status} is outside 100..599")
+            if not 200 <= status <= 599:
+                raise RuntimeError(f"ASGI: status {status} is outside 200..599 (SH-12)")
             init = hooks_pb2.HTTPResponseInit(
                 status=status, headers=group_headers(message.get("headers"))
             )

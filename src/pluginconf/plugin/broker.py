@@ -9,24 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+import ssl
 
 import grpc
 
 from pluginconf.goplugin import grpc_broker_pb2, grpc_broker_pb2_grpc
 from pluginconf.plugin.errors import BrokerError
-from pluginconf.protocol.constants import TLS_SERVER_NAME
+from pluginconf.plugin.tls_front import PrivateDir, Splicer, dial_through
 
 log = logging.getLogger("pluginconf.plugin.broker")
-
-
-@dataclass(frozen=True)
-class ClientTLS:
-    """How to dial the host's brokered servers under AutoMTLS."""
-
-    root_pem: bytes
-    cert_pem: bytes
-    key_pem: bytes
 
 
 def channel_target(network: str, address: str) -> str:
@@ -38,9 +29,12 @@ def channel_target(network: str, address: str) -> str:
 
 
 class PluginBroker(grpc_broker_pb2_grpc.GRPCBrokerServicer):
-    def __init__(self, dial_timeout_s: float, tls: ClientTLS | None) -> None:
+    def __init__(self, dial_timeout_s: float, tls: ssl.SSLContext | None) -> None:
         self._dial_timeout = dial_timeout_s
         self._tls = tls
+        # Under AutoMTLS, gRPC dials a private socket and TLS is spliced on (tls_front.py).
+        self._private: PrivateDir | None = None
+        self._splicers: list[Splicer] = []
         self._known: dict[int, grpc_broker_pb2.ConnInfo] = {}
         self._arrived = asyncio.Condition()
         self._closed = asyncio.Event()
@@ -64,7 +58,8 @@ class PluginBroker(grpc_broker_pb2_grpc.GRPCBrokerServicer):
             if info is grpc.aio.EOF:
                 return
             assert isinstance(info, grpc_broker_pb2.ConnInfo)
-            if info.HasField("knock"):
+            knock = info.knock
+            if knock.knock or knock.ack or knock.error:
                 # Multiplexed brokering (go-plugin >= 1.5) is not supported; the host falls
                 # back to announced addresses when we never acknowledge.
                 log.debug("ignoring broker knock for service %d", info.service_id)
@@ -89,14 +84,17 @@ class PluginBroker(grpc_broker_pb2_grpc.GRPCBrokerServicer):
         target = channel_target(info.network, info.address)
         if self._tls is None:
             return grpc.aio.insecure_channel(target)
-        creds = grpc.ssl_channel_credentials(
-            root_certificates=self._tls.root_pem,
-            private_key=self._tls.key_pem,
-            certificate_chain=self._tls.cert_pem,
+        if self._private is None:
+            self._private = PrivateDir()
+        splicer, plain_target = await dial_through(
+            self._private, f"broker-{service_id}.sock", (info.network, info.address), self._tls
         )
-        return grpc.aio.secure_channel(
-            target, creds, options=[("grpc.ssl_target_name_override", TLS_SERVER_NAME)]
-        )
+        self._splicers.append(splicer)
+        return grpc.aio.insecure_channel(plain_target)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         self._closed.set()
+        for splicer in self._splicers:
+            await splicer.close()
+        if self._private is not None:
+            self._private.close()

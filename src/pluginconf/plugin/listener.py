@@ -1,74 +1,28 @@
-"""Where the plugin listens: a private unix socket, or 127.0.0.1 within the host's port range."""
+"""Where the plugin listens: a private unix socket, or 127.0.0.1 within the host's port range.
+
+Two phases, because gRPC ports must be added before the server starts while the AutoMTLS
+front (tls_front.py) can only listen once the event loop serves: ``prepare`` before
+``server.start()``, ``start_front`` after.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import shutil
+import ssl
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 
 import grpc
 
 from pluginconf.plugin.errors import ServeConfigError
-from pluginconf.protocol.constants import (
-    ENV_MAX_PORT,
-    ENV_MIN_PORT,
-    ENV_UNIX_SOCKET_DIR,
-)
+from pluginconf.plugin.tls_front import PrivateDir, Splicer
+from pluginconf.protocol.constants import ENV_MAX_PORT, ENV_MIN_PORT, ENV_UNIX_SOCKET_DIR
 
 # sun_path is 108 bytes on Linux, including the terminating NUL.
 _MAX_UNIX_PATH = 107
-
-
-@dataclass
-class Listener:
-    network: str
-    address: str
-    # Paths to remove on exit: the socket file, and the directory when we made it.
-    cleanup_paths: list[str] = field(default_factory=list)
-    owns_dir: str | None = None
-
-    def remove(self) -> None:
-        for path in self.cleanup_paths:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-        if self.owns_dir is not None:
-            shutil.rmtree(self.owns_dir, ignore_errors=True)
-
-
-def _add_port(server: grpc.aio.Server, target: str, creds: grpc.ServerCredentials | None) -> int:
-    if creds is None:
-        return server.add_insecure_port(target)
-    return server.add_secure_port(target, creds)
-
-
-def bind_unix(
-    server: grpc.aio.Server, environ: Mapping[str, str], creds: grpc.ServerCredentials | None
-) -> Listener:
-    parent = environ.get(ENV_UNIX_SOCKET_DIR) or None
-    owns_dir = None
-    if parent is None:
-        parent = owns_dir = tempfile.mkdtemp(prefix="plugin")
-    elif not os.path.isdir(parent):
-        raise ServeConfigError(
-            f"{ENV_UNIX_SOCKET_DIR}={parent!r} is not a directory; the host must create it"
-        )
-    path = os.path.join(parent, f"plugin{random.randrange(1 << 32):08x}.sock")
-    if len(path.encode()) > _MAX_UNIX_PATH:
-        raise ServeConfigError(
-            f"unix socket path {path!r} is {len(path.encode())} bytes; the limit is "
-            f"{_MAX_UNIX_PATH}: set {ENV_UNIX_SOCKET_DIR} to a shorter directory"
-        )
-    old_umask = os.umask(0o177)  # the socket is for the host's user only
-    try:
-        _add_port(server, f"unix:{path}", creds)
-    finally:
-        os.umask(old_umask)
-    return Listener("unix", path, cleanup_paths=[path], owns_dir=owns_dir)
 
 
 def _port_range(environ: Mapping[str, str]) -> tuple[int, int] | None:
@@ -90,24 +44,127 @@ def _port_range(environ: Mapping[str, str]) -> tuple[int, int] | None:
     return low, high
 
 
-def bind_tcp(
-    server: grpc.aio.Server, environ: Mapping[str, str], creds: grpc.ServerCredentials | None
-) -> Listener:
-    port_range = _port_range(environ)
+def _candidate_ports(port_range: tuple[int, int] | None) -> Iterator[int]:
     if port_range is None:
-        port = _add_port(server, "127.0.0.1:0", creds)
-        return Listener("tcp", f"127.0.0.1:{port}")
+        yield 0  # any free port
+        return
     low, high = port_range
     count = high - low + 1
     start = random.randrange(count)
     for i in range(count):
-        candidate = low + (start + i) % count
-        try:
-            port = _add_port(server, f"127.0.0.1:{candidate}", creds)
-        except RuntimeError:
-            continue
-        if port:
-            return Listener("tcp", f"127.0.0.1:{port}")
-    raise ServeConfigError(
-        f"no free port on 127.0.0.1 in {low}..{high} ({ENV_MIN_PORT}..{ENV_MAX_PORT})"
-    )
+        yield low + (start + i) % count
+
+
+class Listener:
+    def __init__(
+        self, network: str, environ: Mapping[str, str], tls: ssl.SSLContext | None
+    ) -> None:
+        self.network = network
+        self.address = ""
+        self._environ = environ
+        self._tls = tls
+        self._cleanup_files: list[str] = []
+        self._own_dir: str | None = None
+        self._private: PrivateDir | None = None
+        self._front: Splicer | None = None
+
+    # -- phase 1 ---------------------------------------------------------------------------
+
+    def prepare(self, server: grpc.aio.Server) -> None:
+        """Add gRPC's port: the announced address, or a private one behind the TLS front."""
+        if self._tls is not None:
+            self._private = PrivateDir()
+            server.add_insecure_port(f"unix:{self._private.socket('grpc.sock')}")
+            if self.network == "unix":
+                self.address = self._unix_path()
+            return
+        if self.network == "unix":
+            self.address = self._unix_path()
+            with _private_umask():
+                server.add_insecure_port(f"unix:{self.address}")
+            self._cleanup_files.append(self.address)
+            return
+        port_range = _port_range(self._environ)
+        for candidate in _candidate_ports(port_range):
+            try:
+                port = server.add_insecure_port(f"127.0.0.1:{candidate}")
+            except RuntimeError:
+                continue
+            if port:
+                self.address = f"127.0.0.1:{port}"
+                return
+        raise self._no_port(port_range)
+
+    def _unix_path(self) -> str:
+        parent = self._environ.get(ENV_UNIX_SOCKET_DIR) or None
+        if parent is None:
+            parent = self._own_dir = tempfile.mkdtemp(prefix="plugin")
+        elif not os.path.isdir(parent):
+            raise ServeConfigError(
+                f"{ENV_UNIX_SOCKET_DIR}={parent!r} is not a directory; the host must create it"
+            )
+        path = os.path.join(parent, f"plugin{random.randrange(1 << 32):08x}.sock")
+        if len(path.encode()) > _MAX_UNIX_PATH:
+            self.remove()
+            raise ServeConfigError(
+                f"unix socket path {path!r} is {len(path.encode())} bytes; the limit is "
+                f"{_MAX_UNIX_PATH}: set {ENV_UNIX_SOCKET_DIR} to a shorter directory"
+            )
+        return path
+
+    def _no_port(self, port_range: tuple[int, int] | None) -> ServeConfigError:
+        span = f"{port_range[0]}..{port_range[1]}" if port_range else "any port"
+        return ServeConfigError(f"no free port on 127.0.0.1 in {span} ({ENV_MIN_PORT}..{ENV_MAX_PORT})")
+
+    # -- phase 2 ---------------------------------------------------------------------------
+
+    async def start_front(self) -> None:
+        """With AutoMTLS, listen on the announced address and splice each connection to gRPC."""
+        if self._tls is None or self._private is None:
+            return
+        backend = self._private.socket("grpc.sock")
+        self._front = Splicer(lambda: asyncio.open_unix_connection(backend))
+        if self.network == "unix":
+            with _private_umask():
+                self._front.server = await asyncio.start_unix_server(
+                    self._front.handle, path=self.address, ssl=self._tls
+                )
+            self._cleanup_files.append(self.address)
+            return
+        port_range = _port_range(self._environ)
+        for candidate in _candidate_ports(port_range):
+            try:
+                self._front.server = await asyncio.start_server(
+                    self._front.handle, host="127.0.0.1", port=candidate, ssl=self._tls
+                )
+            except OSError:
+                continue
+            port = self._front.server.sockets[0].getsockname()[1]
+            self.address = f"127.0.0.1:{port}"
+            return
+        raise self._no_port(port_range)
+
+    async def close_front(self) -> None:
+        if self._front is not None:
+            await self._front.close()
+
+    def remove(self) -> None:
+        for path in self._cleanup_files:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        if self._own_dir is not None:
+            shutil.rmtree(self._own_dir, ignore_errors=True)
+        if self._private is not None:
+            self._private.close()
+
+
+class _private_umask:  # noqa: N801 - used as a context manager
+    """Sockets made inside are for the owner only."""
+
+    def __enter__(self) -> None:
+        self._old = os.umask(0o177)
+
+    def __exit__(self, *exc: object) -> None:
+        os.umask(self._old)

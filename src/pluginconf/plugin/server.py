@@ -15,8 +15,10 @@ import asyncio
 import logging
 import os
 import signal
+import ssl
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import grpc
 from cryptography import x509
@@ -29,12 +31,13 @@ from pluginconf.goplugin import (
     grpc_stdio_pb2_grpc,
 )
 from pluginconf.plugin.base import Plugin
-from pluginconf.plugin.broker import ClientTLS, PluginBroker
+from pluginconf.plugin.broker import PluginBroker
 from pluginconf.plugin.config import ServeConfig
 from pluginconf.plugin.errors import ServeConfigError
 from pluginconf.plugin.hooks import HooksService
-from pluginconf.plugin.listener import Listener, bind_tcp, bind_unix
+from pluginconf.plugin.listener import Listener
 from pluginconf.plugin.stdio import StdioCapture, StdioService
+from pluginconf.plugin.tls_front import client_context, server_context
 from pluginconf.protocol.constants import (
     CORE_PROTOCOL_VERSION,
     ENV_CLIENT_CERT,
@@ -67,7 +70,14 @@ class ControllerService(grpc_controller_pb2_grpc.GRPCControllerServicer):
         return grpc_controller_pb2.Empty()
 
 
-def _server_tls(environ: Mapping[str, str]) -> tuple[grpc.ServerCredentials, ClientTLS, bytes] | None:
+@dataclass(frozen=True)
+class AutoMTLS:
+    server: ssl.SSLContext  # for the host's connections to us
+    client: ssl.SSLContext  # for our broker dials to the host
+    cert_der: bytes  # handshake field 6
+
+
+def _auto_mtls(environ: Mapping[str, str]) -> AutoMTLS | None:
     client_pem = environ.get(ENV_CLIENT_CERT, "")
     if not client_pem:
         return None
@@ -79,12 +89,12 @@ def _server_tls(environ: Mapping[str, str]) -> tuple[grpc.ServerCredentials, Cli
             "put its client certificate there, PEM-encoded, for AutoMTLS"
         ) from None
     pair = generate_certificate()
-    creds = grpc.ssl_server_credentials(
-        [(pair.key_pem, pair.cert_pem)],
-        root_certificates=client_pem.encode(),
-        require_client_auth=True,
+    host_pem = client_pem.encode()
+    return AutoMTLS(
+        server=server_context(pair.cert_pem, pair.key_pem, host_pem),
+        client=client_context(pair.cert_pem, pair.key_pem, host_pem),
+        cert_der=pair.cert_der,
     )
-    return creds, ClientTLS(client_pem.encode(), pair.cert_pem, pair.key_pem), pair.cert_der
 
 
 class PluginProcess:
@@ -118,29 +128,25 @@ class PluginProcess:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        tls = _server_tls(self._environ)
+        tls = _auto_mtls(self._environ)
         capture = StdioCapture(self._config.stdio_buffer_bytes)
         stdout_fd, stderr_fd = capture.start()
         self._setup_logging(stderr_fd)
 
         server = grpc.aio.server(options=list(self._config.grpc_options))
         health_service = health.aio.HealthServicer()
-        broker = PluginBroker(self._config.broker_dial_timeout_s, tls[1] if tls else None)
+        broker = PluginBroker(self._config.broker_dial_timeout_s, tls.client if tls else None)
         health_pb2_grpc.add_HealthServicer_to_server(health_service, server)
         grpc_controller_pb2_grpc.add_GRPCControllerServicer_to_server(ControllerService(stop), server)
         grpc_stdio_pb2_grpc.add_GRPCStdioServicer_to_server(StdioService(capture), server)
         grpc_broker_pb2_grpc.add_GRPCBrokerServicer_to_server(broker, server)
         hooks_pb2_grpc.add_HooksServicer_to_server(HooksService(self._plugin, broker), server)
 
-        creds = tls[0] if tls else None
-        bind = bind_unix if self._config.network == "unix" else bind_tcp
+        listener = Listener(self._config.network, self._environ, tls.server if tls else None)
         try:
-            listener: Listener = bind(server, self._environ, creds)
-        except ServeConfigError:
-            await capture.stop(timeout_s=0.1)
-            raise
-        try:
+            listener.prepare(server)
             await server.start()
+            await listener.start_front()
             for service in ("", HEALTH_SERVICE_NAME):
                 await health_service.set(service, health_pb2.HealthCheckResponse.SERVING)
             line = HandshakeLine(
@@ -148,22 +154,27 @@ class PluginProcess:
                 self._app_version,
                 listener.network,
                 listener.address,
-                server_cert_der=tls[2] if tls else None,
+                server_cert_der=tls.cert_der if tls else None,
             ).format()
-            os.write(stdout_fd, (line + "\n").encode())
-
+            # Signals are handled before the handshake: a host may stop us right after it.
             loop.add_signal_handler(signal.SIGTERM, stop.set)
             # As in go-plugin: a terminal's Ctrl-C reaches the whole process group, and the
             # host, not the plugin, decides how to shut down.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            os.write(stdout_fd, (line + "\n").encode())
             watcher = asyncio.ensure_future(self._watch_parent(stop))
             await stop.wait()
             watcher.cancel()
 
             await health_service.enter_graceful_shutdown()
-            broker.close()
+            await broker.close()
             await capture.stop(timeout_s=0.1)
             await server.stop(self._config.shutdown_grace_s)
+            await listener.close_front()
+        except ServeConfigError:
+            await server.stop(0)
+            await capture.stop(timeout_s=0.1)  # so the error reaches the real stderr
+            raise
         finally:
             listener.remove()
         return 0

@@ -20,13 +20,22 @@ class CertificatePair:
     cert_der: bytes
 
 
-def generate_certificate(organization: str = "pluginconf") -> CertificatePair:
+CURVES: dict[str, ec.EllipticCurve] = {
+    "P-256": ec.SECP256R1(),
+    "P-384": ec.SECP384R1(),
+    "P-521": ec.SECP521R1(),
+}
+
+
+def generate_certificate(organization: str = "pluginconf", curve: str = "P-256") -> CertificatePair:
     """A fresh self-signed CA certificate for ``localhost``, usable by client and server.
 
-    go-plugin uses P-521; grpcio's TLS stack does not negotiate P-521 signatures, so we use
-    P-256, which both Go and grpcio accept.
+    go-plugin uses P-521. We default to P-256: grpcio's TLS stack cannot verify P-521
+    signatures under TLS 1.3, while every stack accepts P-256.
     """
-    key = ec.generate_private_key(ec.SECP256R1())
+    if curve not in CURVES:
+        raise ValueError(f"curve {curve!r} is not one of {', '.join(CURVES)}")
+    key = ec.generate_private_key(CURVES[curve])
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, TLS_SERVER_NAME),

@@ -13,10 +13,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -106,6 +108,51 @@ func fail(format string, args ...interface{}) {
 	os.Exit(1)
 }
 
+// probeTLS repeats go-plugin's AutoMTLS handshake on a connection of its own to
+// explain a failed ping: gRPC only reports that the connection closed.
+func probeTLS(base *tls.Config, rc *plugin.ReattachConfig) string {
+	if base == nil || rc == nil {
+		return "no TLS configuration or address to probe"
+	}
+	cfg := base.Clone()
+	cfg.NextProtos = []string{"h2"}
+	var notes []string
+	// Go's default choice, made visible: the first certificate the request accepts.
+	cfg.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		for i := range base.Certificates {
+			err := cri.SupportsCertificate(&base.Certificates[i])
+			if err == nil {
+				return &base.Certificates[i], nil
+			}
+			notes = append(notes, fmt.Sprintf(
+				"the plugin's certificate request does not accept go-plugin's client certificate "+
+					"(%v); it offered %v, so no client certificate is sent", err, cri.SignatureSchemes))
+		}
+		return &tls.Certificate{}, nil
+	}
+	conn, err := net.DialTimeout(rc.Addr.Network(), rc.Addr.String(), 5*time.Second)
+	if err != nil {
+		return "dial: " + err.Error()
+	}
+	defer conn.Close()
+	tc := tls.Client(conn, cfg)
+	_ = tc.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		notes = append(notes, "handshake: "+err.Error())
+		return strings.Join(notes, "; ")
+	}
+	version := map[uint16]string{tls.VersionTLS12: "TLS 1.2", tls.VersionTLS13: "TLS 1.3"}[tc.ConnectionState().Version]
+	// With TLS 1.3 the server judges the client certificate after the client's
+	// handshake is done, so its verdict shows on the first read.
+	_, _ = tc.Write([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"))
+	if _, err := tc.Read(make([]byte, 1)); err != nil {
+		notes = append(notes, fmt.Sprintf("%s handshake completed, then the plugin closed the connection: %v", version, err))
+	} else {
+		notes = append(notes, version+" handshake and HTTP/2 preface accepted")
+	}
+	return strings.Join(notes, "; ")
+}
+
 func main() {
 	pluginCmd := flag.String("plugin-cmd", "", "path of the plugin executable; trailing arguments are passed to it")
 	autoMTLS := flag.Bool("automtls", false, "negotiate go-plugin AutoMTLS")
@@ -131,7 +178,7 @@ func main() {
 		Level:  hclog.Debug,
 	})
 
-	client := plugin.NewClient(&plugin.ClientConfig{
+	config := &plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
 		Plugins:          plugin.PluginSet{pluginName: hooksPlugin{}},
 		Cmd:              exec.Command(*pluginCmd, flag.Args()...),
@@ -139,7 +186,8 @@ func main() {
 		AutoMTLS:         *autoMTLS,
 		StartTimeout:     *startTimeout,
 		Logger:           logger,
-	})
+	}
+	client := plugin.NewClient(config)
 
 	// fatal kills the plugin before reporting, so no process outlives gohost.
 	fatal := func(format string, args ...interface{}) {
@@ -171,7 +219,12 @@ func main() {
 
 	for i := 0; i < *pings; i++ {
 		if err := rpcClient.Ping(); err != nil {
-			fatal("ping %d of %d: %s", i+1, *pings, err)
+			msg := fmt.Sprintf("ping %d of %d: %s", i+1, *pings, err)
+			if *autoMTLS {
+				// go-plugin filled config.TLSConfig with its AutoMTLS settings in Start.
+				msg += "; tls probe: " + probeTLS(config.TLSConfig, client.ReattachConfig())
+			}
+			fatal("%s", msg)
 		}
 		res.Pings++
 	}
