@@ -41,10 +41,8 @@ test_plugin.__test__ = False  # type: ignore[attr-defined]  # a helper, not a te
 def _open_fds() -> dict[int, str]:
     fds = {}
     for name in os.listdir("/proc/self/fd"):
-        try:
+        with contextlib.suppress(OSError):
             fds[int(name)] = os.readlink(f"/proc/self/fd/{name}")
-        except OSError:
-            pass
     return fds
 
 

@@ -11,7 +11,11 @@ PLUGINCONF = [sys.executable, "-m", "pluginconf"]
 
 def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*PLUGINCONF, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        [*PLUGINCONF, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -22,13 +26,27 @@ def test_plugin_against_the_reference_passes_and_writes_json(tmp_path):
     assert result.stdout.strip().splitlines()[-1].endswith("0 failed, 0 skipped")
     report = json.loads(report_path.read_text())
     assert report["suite"] == "plugin"
-    assert set(report["summary"]) >= {"passed", "failed", "skipped", "xfailed", "xpassed", "errors", "duration_s"}
+    assert set(report["summary"]) >= {
+        "passed",
+        "failed",
+        "skipped",
+        "xfailed",
+        "xpassed",
+        "errors",
+        "duration_s",
+    }
     assert report["summary"]["failed"] == 0 and report["summary"]["passed"] >= 8
     assert all(c["outcome"] == "passed" for c in report["cases"])
 
 
 def test_plugin_that_cannot_start_is_exit_2_with_the_reason():
-    result = run("plugin", "--", sys.executable, "-c", "import sys; sys.stderr.write('no luck\\n'); sys.exit(4)")
+    result = run(
+        "plugin",
+        "--",
+        sys.executable,
+        "-c",
+        "import sys; sys.stderr.write('no luck\\n'); sys.exit(4)",
+    )
     assert result.returncode == 2
     assert "could not be started" in result.stderr
     assert "exit status: 4" in result.stderr

@@ -19,16 +19,20 @@ def prints(line: str, then: str = "import time; time.sleep(30)") -> list[str]:
 
 
 async def _fails(argv: list[str], **kwargs) -> errors.LaunchError:
+    spec = LaunchSpec(argv=argv, start_timeout_s=kwargs.pop("timeout", 10), **kwargs)
     with pytest.raises(errors.LaunchError) as info:
-        plugin = await launch(LaunchSpec(argv=argv, start_timeout_s=kwargs.pop("timeout", 10), **kwargs))
-        await plugin.stop()
+        await launch(spec)  # on failure, launch itself kills and reaps the process
     return info.value
 
 
 @pytest.mark.parametrize(
     ("line", "error", "fragment"),
     [
-        ("2|1|unix|/tmp/x.sock|grpc", errors.CoreVersionMismatch, "core protocol version 2, expected 1"),
+        (
+            "2|1|unix|/tmp/x.sock|grpc",
+            errors.CoreVersionMismatch,
+            "core protocol version 2, expected 1",
+        ),
         ("1|7|unix|/tmp/x.sock|grpc", errors.AppVersionUnsupported, "app protocol version 7"),
         ("1|1|udp|/tmp/x.sock|grpc", errors.UnknownNetwork, "network 'udp'"),
         ("1|1|unix|/tmp/x.sock|netrpc", errors.UnsupportedProtocol, "protocol 'netrpc'"),
@@ -53,7 +57,9 @@ async def test_unreachable_address():
 
 
 async def test_exit_before_handshake_carries_status_and_stderr():
-    exc = await _fails(script("import sys; sys.stderr.write('boom: missing config\\n'); sys.exit(3)"))
+    exc = await _fails(
+        script("import sys; sys.stderr.write('boom: missing config\\n'); sys.exit(3)")
+    )
     assert isinstance(exc, errors.ExitedBeforeHandshake)
     assert exc.exit_status == 3
     assert "boom: missing config" in exc.stderr_tail
@@ -89,7 +95,9 @@ async def test_noise_before_the_handshake_is_skipped_and_recorded(launch_plugin)
 
 
 async def test_too_much_noise():
-    exc = await _fails(script("for i in range(100): print('noise', i, flush=True)\nimport time; time.sleep(30)"))
+    exc = await _fails(
+        script("for i in range(100): print('noise', i, flush=True)\nimport time; time.sleep(30)")
+    )
     assert isinstance(exc, errors.TooMuchNoise)
 
 

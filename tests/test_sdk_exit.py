@@ -59,7 +59,9 @@ async def test_sigint_is_ignored_like_go_plugin(launch_plugin):
     plugin = await launch_plugin()
     plugin.process.send_signal(signal.SIGINT)
     stub = hooks_pb2_grpc.HooksStub(plugin.channel)
-    r = await stub.ExecuteCommand(hooks_pb2.ExecuteCommandRequest(command="/echo still here"), timeout=5)
+    r = await stub.ExecuteCommand(
+        hooks_pb2.ExecuteCommandRequest(command="/echo still here"), timeout=5
+    )
     assert r.text == "still here"
     assert plugin.process.returncode is None
 
@@ -67,8 +69,13 @@ async def test_sigint_is_ignored_like_go_plugin(launch_plugin):
 async def _start_slow_response(stub, pause_ms: int):
     """Start /flush with two chunks; return once the handler has sent the first one."""
     call = stub.ServeHTTP(timeout=30)
-    await call.write(hooks_pb2.HTTPRequestFrame(init=hooks_pb2.HTTPRequestInit(
-        method="GET", path="/flush", raw_query=f"n=2&ms={pause_ms}")))
+    await call.write(
+        hooks_pb2.HTTPRequestFrame(
+            init=hooks_pb2.HTTPRequestInit(
+                method="GET", path="/flush", raw_query=f"n=2&ms={pause_ms}"
+            )
+        )
+    )
     await call.write(hooks_pb2.HTTPRequestFrame(end=hooks_pb2.HTTPRequestEnd()))
     await call.done_writing()
     first = [await asyncio.wait_for(call.read(), 10) for _ in range(2)]

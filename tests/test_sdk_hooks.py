@@ -15,8 +15,13 @@ from pluginconf.protocol.mtls import der_to_pem
 from pluginconf.v1 import hooks_pb2, hooks_pb2_grpc, hostapi_pb2_grpc
 
 ALL_HOOKS = [
-    "OnConfigurationChange", "OnActivate", "OnDeactivate", "MessageHasBeenPosted",
-    "MessageWillBePosted", "ExecuteCommand", "ServeHTTP",
+    "OnConfigurationChange",
+    "OnActivate",
+    "OnDeactivate",
+    "MessageHasBeenPosted",
+    "MessageWillBePosted",
+    "ExecuteCommand",
+    "ServeHTTP",
 ]
 UNUSUAL = ["", "plain", "ünïcödé", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 beyond the BMP 🧩", "x" * (1024 * 1024)]
 
@@ -26,7 +31,9 @@ def hooks(plugin) -> hooks_pb2_grpc.HooksStub:
 
 
 async def command(plugin, text: str, timeout: float = 10) -> hooks_pb2.ExecuteCommandResponse:
-    return await hooks(plugin).ExecuteCommand(hooks_pb2.ExecuteCommandRequest(command=text), timeout=timeout)
+    return await hooks(plugin).ExecuteCommand(
+        hooks_pb2.ExecuteCommandRequest(command=text), timeout=timeout
+    )
 
 
 async def test_reference_implements_every_hook(launch_plugin):
@@ -36,10 +43,13 @@ async def test_reference_implements_every_hook(launch_plugin):
 
 
 async def test_subset_plugin_lists_only_its_hooks_and_refuses_the_rest(launch_plugin):
-    plugin = await launch_plugin(test_plugin("configurable", "--hooks", "ExecuteCommand,OnActivate"))
+    plugin = await launch_plugin(
+        test_plugin("configurable", "--hooks", "ExecuteCommand,OnActivate")
+    )
     stub = hooks(plugin)
     assert list((await stub.Implemented(hooks_pb2.ImplementedRequest())).hooks) == [
-        "OnActivate", "ExecuteCommand",
+        "OnActivate",
+        "ExecuteCommand",
     ]
     assert (await command(plugin, "/x")).text == "/x"
     for name, request in [
@@ -53,7 +63,9 @@ async def test_subset_plugin_lists_only_its_hooks_and_refuses_the_rest(launch_pl
         assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED, name
         assert name in info.value.details()
     call = stub.ServeHTTP(timeout=5)
-    await call.write(hooks_pb2.HTTPRequestFrame(init=hooks_pb2.HTTPRequestInit(method="GET", path="/")))
+    await call.write(
+        hooks_pb2.HTTPRequestFrame(init=hooks_pb2.HTTPRequestInit(method="GET", path="/"))
+    )
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await call.read()
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
@@ -63,10 +75,16 @@ async def test_lifecycle_order_is_recorded(launch_plugin):
     plugin = await launch_plugin()
     stub = hooks(plugin)
     config = {"greeting": "hi 🌍", "empty": ""}
-    r = await stub.OnConfigurationChange(hooks_pb2.OnConfigurationChangeRequest(configuration=config))
+    r = await stub.OnConfigurationChange(
+        hooks_pb2.OnConfigurationChangeRequest(configuration=config)
+    )
     assert not r.HasField("error")
-    assert not (await stub.OnActivate(hooks_pb2.OnActivateRequest(plugin_id="ref"))).HasField("error")
-    await stub.OnConfigurationChange(hooks_pb2.OnConfigurationChangeRequest(configuration={"b": "2"}))
+    assert not (await stub.OnActivate(hooks_pb2.OnActivateRequest(plugin_id="ref"))).HasField(
+        "error"
+    )
+    await stub.OnConfigurationChange(
+        hooks_pb2.OnConfigurationChangeRequest(configuration={"b": "2"})
+    )
     assert not (await stub.OnDeactivate(hooks_pb2.OnDeactivateRequest())).HasField("error")
     assert (await command(plugin, "/lifecycle")).text == (
         "OnConfigurationChange,OnActivate,OnConfigurationChange,OnDeactivate"
@@ -116,7 +134,9 @@ async def test_notifications_are_recorded_in_order(launch_plugin):
 async def test_filter_keeps_rewrites_and_rejects(launch_plugin):
     plugin = await launch_plugin()
     stub = hooks(plugin)
-    base = hooks_pb2.Post(id="p", channel_id="c", user_id="u", props={"a": "1"}, create_at=1700000000000)
+    base = hooks_pb2.Post(
+        id="p", channel_id="c", user_id="u", props={"a": "1"}, create_at=1700000000000
+    )
 
     def post(message: str) -> hooks_pb2.MessageWillBePostedRequest:
         p = hooks_pb2.Post()
@@ -132,7 +152,10 @@ async def test_filter_keeps_rewrites_and_rejects(launch_plugin):
     assert mod.post.message == "a [rewritten] b [rewritten]"
     assert dict(mod.post.props) == {"a": "1", "rewritten_by": "pluginconf-reference"}
     assert (mod.post.id, mod.post.channel_id, mod.post.user_id, mod.post.create_at) == (
-        "p", "c", "u", 1700000000000,
+        "p",
+        "c",
+        "u",
+        1700000000000,
     )
 
     rej = await stub.MessageWillBePosted(post("[rewrite] and [reject]"))
@@ -172,7 +195,9 @@ async def _activate_with_host_api(plugin, api: InMemoryHostAPI, mtls: bool) -> H
         )
     broker = HostBroker(plugin.channel, plugin.socket_dir, creds)
     await broker.start()
-    broker_id = await broker.serve(lambda server: hostapi_pb2_grpc.add_HostAPIServicer_to_server(api, server))
+    broker_id = await broker.serve(
+        lambda server: hostapi_pb2_grpc.add_HostAPIServicer_to_server(api, server)
+    )
     r = await hooks(plugin).OnActivate(
         hooks_pb2.OnActivateRequest(plugin_id="ref", host_api_broker_id=broker_id), timeout=10
     )
@@ -181,7 +206,8 @@ async def _activate_with_host_api(plugin, api: InMemoryHostAPI, mtls: bool) -> H
 
 
 @pytest.mark.parametrize(
-    ("mtls", "curve"), [(False, "P-256"), (True, "P-256"), (True, "P-521")],
+    ("mtls", "curve"),
+    [(False, "P-256"), (True, "P-256"), (True, "P-521")],
     ids=["plain", "mtls", "mtls-p521"],
 )
 async def test_host_api_round_trip_through_the_broker(launch_plugin, mtls, curve):

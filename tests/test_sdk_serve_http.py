@@ -158,23 +158,28 @@ async def exchange(
     headers: Sequence[tuple[str, Sequence[str]]] = (),
     limit_s: float = CALL_TIMEOUT_S,
 ) -> Response:
-    """One complete exchange: the request is written while the response is read."""
-    chunks = list(pieces(body)) if isinstance(body, bytes) else body
+    """One complete exchange: the request is written while the response is read.
+
+    The request goes through grpcio's request iterator, which writes the frames back to back.
+    A route that answers without reading the body completes the call before it reads ``end``;
+    a host must then stop writing (SH-18), and with grpcio a write that races that completion
+    fails the whole call with INTERNAL. Writing ``end`` right behind ``init`` keeps clear of it.
+    """
     length = len(body) if isinstance(body, bytes) else -1
-    call = hooks(plugin).ServeHTTP(timeout=limit_s)
-    frames = [
-        request_init(method, path, query, headers, length),
-        *(body_frame(c) for c in chunks),
-        END,
-    ]
+    chunks = pieces(body) if isinstance(body, bytes) else body
+
+    def frames() -> Iterator[hooks_pb2.HTTPRequestFrame]:
+        yield request_init(method, path, query, headers, length)
+        for chunk in chunks:
+            yield body_frame(chunk)
+        yield END
+
+    call = hooks(plugin).ServeHTTP(frames(), timeout=limit_s)
     try:
-        _, response = await asyncio.wait_for(
-            asyncio.gather(write_all(call, frames), read_all(call)), limit_s
-        )
+        return await asyncio.wait_for(read_all(call), limit_s)
     except BaseException:
         call.cancel()
         raise
-    return response
 
 
 async def poll_disconnects(plugin, wanted: str, within_s: float = 5.0) -> list[str]:
@@ -407,8 +412,7 @@ async def test_handler_error_after_start_sets_end_error(launch_plugin):
 async def test_first_frame_must_be_init(launch_plugin):
     plugin = await launch_plugin()
     for first in ([body_frame(b"early")], [END], []):
-        call = hooks(plugin).ServeHTTP(timeout=10)
-        await write_all(call, first)
+        call = hooks(plugin).ServeHTTP(iter(first), timeout=10)
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await asyncio.wait_for(read_all(call), 10)
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, first

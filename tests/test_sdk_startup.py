@@ -21,7 +21,9 @@ from pluginconf.v1 import hooks_pb2, hooks_pb2_grpc
 def _run_without_host(env_changes: dict[str, str | None]) -> subprocess.CompletedProcess[bytes]:
     env = {k: v for k, v in os.environ.items() if k != "PLUGINCONF_MAGIC_COOKIE"}
     env.update({k: v for k, v in env_changes.items() if v is not None})
-    return subprocess.run(REFERENCE, env=env, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        REFERENCE, env=env, capture_output=True, timeout=30, stdin=subprocess.DEVNULL
+    )
 
 
 @pytest.mark.parametrize("cookie", [None, "wrong", ""])
@@ -44,7 +46,9 @@ async def test_custom_cookie_key_is_honoured(launch_plugin):
     ("plugin_versions", "host_versions", "expected"),
     [("1,2,3", (1, 2), 2), ("1,2,3", (3, 2, 1), 3), ("2", (1, 2, 5), 2)],
 )
-async def test_version_negotiation_picks_highest_common(launch_plugin, plugin_versions, host_versions, expected):
+async def test_version_negotiation_picks_highest_common(
+    launch_plugin, plugin_versions, host_versions, expected
+):
     plugin = await launch_plugin(
         test_plugin("configurable", "--versions", plugin_versions), protocol_versions=host_versions
     )
@@ -53,7 +57,9 @@ async def test_version_negotiation_picks_highest_common(launch_plugin, plugin_ve
 
 async def test_no_common_version_offers_lowest_and_host_reports_it(launch_plugin):
     with pytest.raises(AppVersionUnsupported) as info:
-        await launch_plugin(test_plugin("configurable", "--versions", "3,4"), protocol_versions=(1, 2))
+        await launch_plugin(
+            test_plugin("configurable", "--versions", "3,4"), protocol_versions=(1, 2)
+        )
     message = str(info.value)
     assert "app protocol version 3" in message
     assert "(1, 2)" in message
@@ -87,12 +93,14 @@ async def test_tcp_listens_on_loopback_within_port_range(launch_plugin):
     with tempfile.TemporaryDirectory():
         pass
     low, high = 42100, 42110
-    plugin = await launch_plugin(REFERENCE + ["--network", "tcp"], port_range=(low, high))
+    plugin = await launch_plugin([*REFERENCE, "--network", "tcp"], port_range=(low, high))
     host, port = plugin.handshake.address.rsplit(":", 1)
     assert plugin.handshake.network == "tcp"
     assert host == "127.0.0.1"
     assert low <= int(port) <= high
-    r = await health_pb2_grpc.HealthStub(plugin.channel).Check(health_pb2.HealthCheckRequest(service="plugin"))
+    r = await health_pb2_grpc.HealthStub(plugin.channel).Check(
+        health_pb2.HealthCheckRequest(service="plugin")
+    )
     assert r.status == health_pb2.HealthCheckResponse.SERVING
 
 
@@ -121,7 +129,9 @@ async def test_auto_mtls_serves_with_cert_in_handshake(launch_plugin, curve):
 
 
 async def test_auto_mtls_over_tcp(launch_plugin):
-    plugin = await launch_plugin(REFERENCE + ["--network", "tcp"], auto_mtls=True, port_range=(42120, 42130))
+    plugin = await launch_plugin(
+        [*REFERENCE, "--network", "tcp"], auto_mtls=True, port_range=(42120, 42130)
+    )
     assert plugin.handshake.network == "tcp"
     assert 42120 <= int(plugin.handshake.address.rsplit(":", 1)[1]) <= 42130
     assert "ServeHTTP" in await _implemented_over(plugin.channel)
@@ -153,22 +163,26 @@ async def test_auto_mtls_refuses_plaintext(launch_plugin):
 
 
 def test_bad_client_cert_env_is_a_clear_startup_error():
-    result = _run_without_host({
-        "PLUGINCONF_MAGIC_COOKIE": "pluginconf",
-        "PLUGIN_PROTOCOL_VERSIONS": "1",
-        "PLUGIN_CLIENT_CERT": "not a certificate",
-    })
+    result = _run_without_host(
+        {
+            "PLUGINCONF_MAGIC_COOKIE": "pluginconf",
+            "PLUGIN_PROTOCOL_VERSIONS": "1",
+            "PLUGIN_CLIENT_CERT": "not a certificate",
+        }
+    )
     assert result.returncode == 1
     assert result.stdout == b""
     assert b"PLUGIN_CLIENT_CERT is set but is not a PEM certificate" in result.stderr
 
 
 def test_socket_dir_that_does_not_exist_is_a_clear_startup_error(tmp_path):
-    result = _run_without_host({
-        "PLUGINCONF_MAGIC_COOKIE": "pluginconf",
-        "PLUGIN_PROTOCOL_VERSIONS": "1",
-        "PLUGIN_UNIX_SOCKET_DIR": str(tmp_path / "missing"),
-    })
+    result = _run_without_host(
+        {
+            "PLUGINCONF_MAGIC_COOKIE": "pluginconf",
+            "PLUGIN_PROTOCOL_VERSIONS": "1",
+            "PLUGIN_UNIX_SOCKET_DIR": str(tmp_path / "missing"),
+        }
+    )
     assert result.returncode == 1
     assert result.stdout == b""
     assert b"is not a directory" in result.stderr

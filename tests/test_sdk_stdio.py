@@ -18,7 +18,9 @@ STDERR = grpc_stdio_pb2.StdioData.STDERR
 
 async def _command(plugin, command: str, timeout: float = 10) -> hooks_pb2.ExecuteCommandResponse:
     stub = hooks_pb2_grpc.HooksStub(plugin.channel)
-    return await stub.ExecuteCommand(hooks_pb2.ExecuteCommandRequest(command=command), timeout=timeout)
+    return await stub.ExecuteCommand(
+        hooks_pb2.ExecuteCommandRequest(command=command), timeout=timeout
+    )
 
 
 async def _collect(call, channel: int, want: bytes, timeout: float = 10) -> bytes:

@@ -35,7 +35,10 @@ def test_go_plugin_wire_names_and_field_numbers():
     conn = grpc_broker_pb2.ConnInfo.DESCRIPTOR
     assert conn.full_name == "plugin.ConnInfo"
     assert {k: v[0] for k, v in _fields(conn).items()} == {
-        "service_id": 1, "network": 2, "address": 3, "knock": 4,
+        "service_id": 1,
+        "network": 2,
+        "address": 3,
+        "knock": 4,
     }
     knock = grpc_broker_pb2.ConnInfo.Knock.DESCRIPTOR
     assert {k: v[0] for k, v in _fields(knock).items()} == {"knock": 1, "ack": 2, "error": 3}
@@ -51,19 +54,34 @@ def test_go_plugin_wire_names_and_field_numbers():
     assert stream.server_streaming and not stream.client_streaming
     data = grpc_stdio_pb2.StdioData.DESCRIPTOR
     assert {k: v[0] for k, v in _fields(data).items()} == {"channel": 1, "data": 2}
-    assert dict(grpc_stdio_pb2.StdioData.Channel.items()) == {"INVALID": 0, "STDOUT": 1, "STDERR": 2}
+    assert dict(grpc_stdio_pb2.StdioData.Channel.items()) == {
+        "INVALID": 0,
+        "STDOUT": 1,
+        "STDERR": 2,
+    }
 
 
 def test_hooks_service_shape():
     svc = hooks_pb2.DESCRIPTOR.services_by_name["Hooks"]
     assert svc.full_name == "pluginconf.v1.Hooks"
     assert [m.name for m in svc.methods] == [
-        "Implemented", "OnConfigurationChange", "OnActivate", "OnDeactivate",
-        "MessageHasBeenPosted", "MessageWillBePosted", "ExecuteCommand", "ServeHTTP",
+        "Implemented",
+        "OnConfigurationChange",
+        "OnActivate",
+        "OnDeactivate",
+        "MessageHasBeenPosted",
+        "MessageWillBePosted",
+        "ExecuteCommand",
+        "ServeHTTP",
     ]
     serve = svc.methods_by_name["ServeHTTP"]
     assert serve.client_streaming and serve.server_streaming
     api = hostapi_pb2.DESCRIPTOR.services_by_name["HostAPI"]
     assert [m.name for m in api.methods] == [
-        "KVGet", "KVSet", "KVDelete", "KVCompareAndSet", "Log", "GetConfiguration",
+        "KVGet",
+        "KVSet",
+        "KVDelete",
+        "KVCompareAndSet",
+        "Log",
+        "GetConfiguration",
     ]

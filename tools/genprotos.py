@@ -30,7 +30,9 @@ def _run_protoc(include_args: list[str], files: list[str], out: Path) -> None:
     well_known = str(resources.files("grpc_tools") / "_proto")
     bindir = Path(sys.executable).parent
     args = ["protoc", f"-I{well_known}", *include_args]
-    args += [f"--plugin={name}={bindir / name}" for name in ("protoc-gen-mypy", "protoc-gen-mypy_grpc")]
+    args += [
+        f"--plugin={name}={bindir / name}" for name in ("protoc-gen-mypy", "protoc-gen-mypy_grpc")
+    ]
     args += [f"{flag}={out}" for flag in OUTPUTS]
     args += files
     if protoc.main(args) != 0:

@@ -35,8 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     ref = sub.add_parser("reference-plugin", help="run the bundled reference plugin (as a CMD)")
-    ref.add_argument("--network", choices=("unix", "tcp"), default="unix",
-                     help="listen on a unix socket (default) or on 127.0.0.1")
+    ref.add_argument(
+        "--network",
+        choices=("unix", "tcp"),
+        default="unix",
+        help="listen on a unix socket (default) or on 127.0.0.1",
+    )
     ref.set_defaults(func=_cmd_reference_plugin)
 
     plugin = sub.add_parser(

@@ -27,14 +27,36 @@ from pluginconf.v1 import hooks_pb2, hooks_pb2_grpc
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--magic-cookie", default="PLUGINCONF_MAGIC_COOKIE=pluginconf",
-                        metavar="KEY=VALUE", help="the cookie the host sets (default: %(default)s)")
-    parser.add_argument("--protocol-versions", default="1", metavar="V[,V...]",
-                        help="app protocol versions the host offers (default: %(default)s)")
-    parser.add_argument("--start-timeout", type=float, default=60.0, metavar="SECONDS",
-                        help="how long to wait for the handshake (default: %(default)s)")
+    parser.add_argument(
+        "--magic-cookie",
+        default="PLUGINCONF_MAGIC_COOKIE=pluginconf",
+        metavar="KEY=VALUE",
+        help="the cookie the host sets (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--protocol-versions",
+        default="1",
+        metavar="V[,V...]",
+        help="app protocol versions the host offers (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--start-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for the handshake (default: %(default)s)",
+    )
     parser.add_argument("--json", metavar="FILE", help="write a JSON report to FILE")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every check")
+
+
+class CheckFailed(Exception):
+    """A check found the plugin wrong; the message is the evidence."""
+
+
+def expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise CheckFailed(message)
 
 
 @dataclass
@@ -56,7 +78,7 @@ class Run:
         try:
             skipped = await asyncio.wait_for(body(), 60)
             outcome, message = ("skipped", skipped) if skipped else ("passed", "")
-        except AssertionError as exc:
+        except CheckFailed as exc:
             outcome, message = "failed", str(exc)
         except grpc.aio.AioRpcError as exc:
             outcome, message = "failed", f"gRPC {exc.code().name}: {exc.details()}"
@@ -74,53 +96,85 @@ _EMPTY_REQUESTS: dict[str, object] = {
 }
 
 
-async def _http(stub: hooks_pb2_grpc.HooksStub, method: str, path: str, query: str = "",
-                body: bytes = b"") -> tuple[int, bytes, str]:
-    call = stub.ServeHTTP(timeout=60)
-    await call.write(hooks_pb2.HTTPRequestFrame(init=hooks_pb2.HTTPRequestInit(
-        method=method, path=path, raw_query=query, content_length=len(body),
-        remote_addr="127.0.0.1:1")))
+async def _http(
+    stub: hooks_pb2_grpc.HooksAsyncStub, method: str, path: str, query: str = "", body: bytes = b""
+) -> tuple[int, bytes, str]:
+    call = stub.ServeHTTP(None, timeout=60)
+    await call.write(
+        hooks_pb2.HTTPRequestFrame(
+            init=hooks_pb2.HTTPRequestInit(
+                method=method,
+                path=path,
+                raw_query=query,
+                content_length=len(body),
+                remote_addr="127.0.0.1:1",
+            )
+        )
+    )
     for i in range(0, len(body), 65536):
-        await call.write(hooks_pb2.HTTPRequestFrame(body=body[i:i + 65536]))
+        await call.write(hooks_pb2.HTTPRequestFrame(body=body[i : i + 65536]))
     await call.write(hooks_pb2.HTTPRequestFrame(end=hooks_pb2.HTTPRequestEnd()))
     await call.done_writing()
     frames = [f async for f in call]
-    assert frames and frames[0].WhichOneof("frame") == "init", (
-        f"ServeHTTP {method} {path}: first response frame must be init, got "
-        f"{frames[0].WhichOneof('frame') if frames else 'none'}")
-    assert frames[-1].WhichOneof("frame") == "end", f"ServeHTTP {path}: last frame is not end"
+    expect(
+        bool(frames) and frames[0].WhichOneof("frame") == "init",
+        (
+            f"ServeHTTP {method} {path}: first response frame must be init, got "
+            f"{frames[0].WhichOneof('frame') if frames else 'none'}"
+        ),
+    )
+    expect(frames[-1].WhichOneof("frame") == "end", f"ServeHTTP {path}: last frame is not end")
     data = b"".join(f.body for f in frames if f.WhichOneof("frame") == "body")
     return frames[0].init.status, data, frames[-1].end.error
 
 
+def _first_difference(a: bytes, b: bytes) -> int:
+    return next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
+
+
 async def _checks(run: Run) -> None:
     plugin = run.plugin
-    assert plugin.channel is not None and plugin.handshake is not None
+    assert plugin.channel is not None
+    assert plugin.handshake is not None
     health = health_pb2_grpc.HealthStub(plugin.channel)
     hooks = hooks_pb2_grpc.HooksStub(plugin.channel)
 
     async def handshake() -> None:
-        assert not plugin.noise_lines, (
-            f"{len(plugin.noise_lines)} line(s) on stdout before the handshake, first: "
-            f"{plugin.noise_lines[0]!r}")
+        if plugin.noise_lines:
+            raise CheckFailed(
+                f"{len(plugin.noise_lines)} line(s) on stdout before the handshake, "
+                f"first: {plugin.noise_lines[0]!r}"
+            )
 
     async def serving() -> None:
-        r = await health.Check(health_pb2.HealthCheckRequest(service=HEALTH_SERVICE_NAME), timeout=5)
-        assert r.status == health_pb2.HealthCheckResponse.SERVING, (
-            f"health of {HEALTH_SERVICE_NAME!r} is {health_pb2.HealthCheckResponse.ServingStatus.Name(r.status)}, expected SERVING")
+        r = await health.Check(
+            health_pb2.HealthCheckRequest(service=HEALTH_SERVICE_NAME), timeout=5
+        )
+        expect(
+            r.status == health_pb2.HealthCheckResponse.SERVING,
+            f"health of {HEALTH_SERVICE_NAME!r} is "
+            f"{health_pb2.HealthCheckResponse.ServingStatus.Name(r.status)}, expected SERVING",
+        )
 
     async def unknown_service() -> None:
         try:
             await health.Check(health_pb2.HealthCheckRequest(service="no-such-service"), timeout=5)
         except grpc.aio.AioRpcError as exc:
-            assert exc.code() == grpc.StatusCode.NOT_FOUND, f"expected NOT_FOUND, got {exc.code().name}"
+            expect(
+                exc.code() == grpc.StatusCode.NOT_FOUND,
+                (f"expected NOT_FOUND, got {exc.code().name}"),
+            )
             return
-        raise AssertionError("health check of an unknown service succeeded; expected NOT_FOUND")
+        raise CheckFailed("health check of an unknown service succeeded; expected NOT_FOUND")
 
     implemented: list[str] = []
 
     async def implemented_consistent() -> None:
-        implemented.extend((await hooks.Implemented(hooks_pb2.ImplementedRequest(), timeout=10)).hooks)
+        implemented.extend(
+            (await hooks.Implemented(hooks_pb2.ImplementedRequest(), timeout=10)).hooks
+        )
         wrong = []
         for name, request in _EMPTY_REQUESTS.items():
             try:
@@ -129,15 +183,17 @@ async def _checks(run: Run) -> None:
             except grpc.aio.AioRpcError as exc:
                 answered = exc.code() != grpc.StatusCode.UNIMPLEMENTED
             if answered != (name in implemented):
-                wrong.append(f"{name} ({'answers' if answered else 'UNIMPLEMENTED'}, "
-                             f"{'listed' if name in implemented else 'not listed'})")
-        assert not wrong, "Implemented disagrees with the hooks: " + "; ".join(wrong)
+                wrong.append(
+                    f"{name} ({'answers' if answered else 'UNIMPLEMENTED'}, "
+                    f"{'listed' if name in implemented else 'not listed'})"
+                )
+        expect(not wrong, "Implemented disagrees with the hooks: " + "; ".join(wrong))
 
     async def serve_http() -> str | None:
         if "ServeHTTP" not in implemented:
             return "ServeHTTP not implemented"
         status, _, _ = await _http(hooks, "GET", "/")
-        assert 100 <= status <= 599, f"status {status} is not an HTTP status"
+        expect(100 <= status <= 599, f"status {status} is not an HTTP status")
         return None
 
     async def echo_exact() -> str | None:
@@ -145,16 +201,24 @@ async def _checks(run: Run) -> None:
             return "reference behaviour: runs against the reference plugin only"
         body = generate_bytes(271828, seed=7)
         status, data, error = await _http(hooks, "POST", "/echo", body=body)
-        assert status == 200 and not error, f"status {status}, end error {error!r}"
-        assert data == body, f"echo returned {len(data)} bytes, sent {len(body)}; first difference at " \
-            f"{next((i for i, (a, b) in enumerate(zip(data, body, strict=False)) if a != b), min(len(data), len(body)))}"
+        expect(status == 200 and not error, f"status {status}, end error {error!r}")
+        expect(
+            data == body,
+            (
+                f"echo returned {len(data)} bytes, sent {len(body)}; first difference at "
+                f"{_first_difference(data, body)}"
+            ),
+        )
         return None
 
     async def bytes_exact() -> str | None:
         if not run.reference:
             return "reference behaviour: runs against the reference plugin only"
         status, data, _ = await _http(hooks, "GET", "/bytes", "n=65537&seed=3&chunk=1000")
-        assert status == 200 and data == generate_bytes(65537, seed=3), "bytes differ from the generator"
+        expect(
+            status == 200 and data == generate_bytes(65537, seed=3),
+            ("bytes differ from the generator"),
+        )
         return None
 
     await run.check("plugin/handshake/first-line", handshake)
@@ -167,11 +231,22 @@ async def _checks(run: Run) -> None:
 
     async def shutdown() -> None:
         report = await plugin.stop()
-        assert report.ended_by == "shutdown", (
-            f"plugin did not exit after GRPCController.Shutdown (answer {report.shutdown_answer}); "
-            f"it took {report.ended_by.upper()}")
-        assert report.exit_status == 0, f"exit status {report.exit_status} after Shutdown, expected 0"
-        assert report.duration_s < 1.0, f"exit took {report.duration_s:.3f}s after Shutdown, bound 1 s"
+        expect(
+            report.ended_by == "shutdown",
+            (
+                "plugin did not exit after GRPCController.Shutdown "
+                f"(answer {report.shutdown_answer}); "
+                f"it took {report.ended_by.upper()}"
+            ),
+        )
+        expect(
+            report.exit_status == 0,
+            (f"exit status {report.exit_status} after Shutdown, expected 0"),
+        )
+        expect(
+            report.duration_s < 1.0,
+            (f"exit took {report.duration_s:.3f}s after Shutdown, bound 1 s"),
+        )
 
     await run.check("plugin/controller/shutdown-exits", shutdown)
 
@@ -179,8 +254,12 @@ async def _checks(run: Run) -> None:
 async def _run(args: argparse.Namespace) -> tuple[int, list[CheckResult]]:
     target = args.target or [sys.executable, "-m", "pluginconf", "reference-plugin"]
     versions = [int(v) for v in args.protocol_versions.split(",")]
-    spec = LaunchSpec(argv=target, magic_cookie=MagicCookie.parse(args.magic_cookie),
-                      protocol_versions=versions, start_timeout_s=args.start_timeout)
+    spec = LaunchSpec(
+        argv=target,
+        magic_cookie=MagicCookie.parse(args.magic_cookie),
+        protocol_versions=versions,
+        start_timeout_s=args.start_timeout,
+    )
     try:
         plugin = await launch(spec)
     except LaunchError as exc:
@@ -210,12 +289,27 @@ def run_demo(args: argparse.Namespace) -> int:
     counts = {o: sum(r.outcome == o for r in results) for o in ("passed", "failed", "skipped")}
     if args.json:
         report = {
-            "suite": "plugin", "target": args.target or ["pluginconf", "reference-plugin"],
+            "suite": "plugin",
+            "target": args.target or ["pluginconf", "reference-plugin"],
             "profile": "smoke",
-            "summary": {**counts, "xfailed": 0, "xpassed": 0, "errors": 0,
-                        "duration_s": round(time.monotonic() - start, 3)},
-            "cases": [{"id": r.id, "requirement": [], "level": "MUST", "outcome": r.outcome,
-                       "duration_s": round(r.duration_s, 4), "message": r.message} for r in results],
+            "summary": {
+                **counts,
+                "xfailed": 0,
+                "xpassed": 0,
+                "errors": 0,
+                "duration_s": round(time.monotonic() - start, 3),
+            },
+            "cases": [
+                {
+                    "id": r.id,
+                    "requirement": [],
+                    "level": "MUST",
+                    "outcome": r.outcome,
+                    "duration_s": round(r.duration_s, 4),
+                    "message": r.message,
+                }
+                for r in results
+            ],
         }
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(report, fh, indent=2)

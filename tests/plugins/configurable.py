@@ -40,7 +40,9 @@ class Configurable(Plugin):
             return hooks_pb2.ExecuteCommandResponse(text="slept")
         return hooks_pb2.ExecuteCommandResponse(text=request.command)
 
-    async def on_activate(self, request: hooks_pb2.OnActivateRequest) -> hooks_pb2.OnActivateResponse:
+    async def on_activate(
+        self, request: hooks_pb2.OnActivateRequest
+    ) -> hooks_pb2.OnActivateResponse:
         return hooks_pb2.OnActivateResponse()
 
     async def message_will_be_posted(

@@ -30,15 +30,15 @@ class HostBroker:
         self._creds = server_credentials
         self._ids = itertools.count(1)
         self._servers: list[grpc.aio.Server] = []
-        self._call: grpc.aio.StreamStreamCall[
-            grpc_broker_pb2.ConnInfo, grpc_broker_pb2.ConnInfo
-        ] | None = None
+        self._call: (
+            grpc.aio.StreamStreamCall[grpc_broker_pb2.ConnInfo, grpc_broker_pb2.ConnInfo] | None
+        ) = None
         self._reader: asyncio.Task[None] | None = None
         # What the plugin announced: service id -> ConnInfo.
         self.announced: dict[int, grpc_broker_pb2.ConnInfo] = {}
 
     async def start(self) -> None:
-        self._call = self._stub.StartStream()
+        self._call = self._stub.StartStream(None)
         self._reader = asyncio.ensure_future(self._read())
 
     async def _read(self) -> None:

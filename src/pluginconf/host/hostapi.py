@@ -48,26 +48,30 @@ class InMemoryHostAPI(hostapi_pb2_grpc.HostAPIServicer):
     kv: dict[str, bytes] = field(default_factory=dict)
     logs: list[LogRecord] = field(default_factory=list)
 
-    async def KVGet(self, request: hostapi_pb2.KVGetRequest, context: Context) -> hostapi_pb2.KVGetResponse:  # noqa: N802
+    async def KVGet(
+        self, request: hostapi_pb2.KVGetRequest, context: Context
+    ) -> hostapi_pb2.KVGetResponse:
         if error := _bad_key(request.key):
             return hostapi_pb2.KVGetResponse(error=error)
         value = self.kv.get(request.key)
         return hostapi_pb2.KVGetResponse(found=value is not None, value=value or b"")
 
-    async def KVSet(self, request: hostapi_pb2.KVSetRequest, context: Context) -> hostapi_pb2.KVSetResponse:  # noqa: N802
+    async def KVSet(
+        self, request: hostapi_pb2.KVSetRequest, context: Context
+    ) -> hostapi_pb2.KVSetResponse:
         if error := _bad_key(request.key) or _bad_value(request.value):
             return hostapi_pb2.KVSetResponse(error=error)
         self.kv[request.key] = request.value
         return hostapi_pb2.KVSetResponse()
 
-    async def KVDelete(  # noqa: N802
+    async def KVDelete(
         self, request: hostapi_pb2.KVDeleteRequest, context: Context
     ) -> hostapi_pb2.KVDeleteResponse:
         if error := _bad_key(request.key):
             return hostapi_pb2.KVDeleteResponse(error=error)
         return hostapi_pb2.KVDeleteResponse(deleted=self.kv.pop(request.key, None) is not None)
 
-    async def KVCompareAndSet(  # noqa: N802
+    async def KVCompareAndSet(
         self, request: hostapi_pb2.KVCompareAndSetRequest, context: Context
     ) -> hostapi_pb2.KVCompareAndSetResponse:
         if error := _bad_key(request.key) or _bad_value(request.new_value):
@@ -79,12 +83,14 @@ class InMemoryHostAPI(hostapi_pb2_grpc.HostAPIServicer):
         self.kv[request.key] = request.new_value
         return hostapi_pb2.KVCompareAndSetResponse(swapped=True)
 
-    async def Log(self, request: hostapi_pb2.LogRequest, context: Context) -> hostapi_pb2.LogResponse:  # noqa: N802
+    async def Log(
+        self, request: hostapi_pb2.LogRequest, context: Context
+    ) -> hostapi_pb2.LogResponse:
         level = hostapi_pb2.LogLevel.Name(request.level).removeprefix("LOG_LEVEL_").lower()
         self.logs.append(LogRecord(level, request.message, dict(request.fields)))
         return hostapi_pb2.LogResponse()
 
-    async def GetConfiguration(  # noqa: N802
+    async def GetConfiguration(
         self, request: hostapi_pb2.GetConfigurationRequest, context: Context
     ) -> hostapi_pb2.GetConfigurationResponse:
         return hostapi_pb2.GetConfigurationResponse(configuration=self.configuration)

@@ -41,7 +41,13 @@ from pluginconf.protocol.constants import (
     TLS_SERVER_NAME,
     MagicCookie,
 )
-from pluginconf.protocol.handshake import NETWORKS, PROTOCOL_GRPC, HandshakeError, HandshakeLine, parse_handshake
+from pluginconf.protocol.handshake import (
+    NETWORKS,
+    PROTOCOL_GRPC,
+    HandshakeError,
+    HandshakeLine,
+    parse_handshake,
+)
 from pluginconf.protocol.mtls import CertificatePair, der_to_pem, generate_certificate
 
 MAX_NOISE_LINES = 64
@@ -102,7 +108,9 @@ class LaunchedPlugin:
     def pid(self) -> int:
         return self.process.pid
 
-    def _error(self, cls: type[errors.LaunchError], message: str, line: str | None = None) -> errors.LaunchError:
+    def _error(
+        self, cls: type[errors.LaunchError], message: str, line: str | None = None
+    ) -> errors.LaunchError:
         return cls(
             message,
             argv=self.spec.argv,
@@ -125,7 +133,9 @@ class LaunchedPlugin:
 
     def start_stderr_drain(self) -> None:
         assert self.process.stderr is not None
-        self._drains.append(asyncio.ensure_future(self._drain(self.process.stderr, "stderr", self.stderr_tail)))
+        self._drains.append(
+            asyncio.ensure_future(self._drain(self.process.stderr, "stderr", self.stderr_tail))
+        )
 
     async def read_handshake(self) -> HandshakeLine:
         assert self.process.stdout is not None
@@ -170,7 +180,9 @@ class LaunchedPlugin:
                     )
                 continue
             self.handshake = self._check(line)
-            self._drains.append(asyncio.ensure_future(self._drain(stdout, "stdout", self.stdout_after_handshake)))
+            self._drains.append(
+                asyncio.ensure_future(self._drain(stdout, "stdout", self.stdout_after_handshake))
+            )
             return self.handshake
 
     async def _settle_exit(self) -> None:
@@ -261,7 +273,7 @@ class LaunchedPlugin:
         try:
             await asyncio.wait_for(channel.channel_ready(), self.spec.connect_timeout_s)
         except TimeoutError:
-            await channel.close()
+            await channel.close(None)
             raise self._error(
                 errors.AddressUnreachable,
                 f"could not connect to {self.target()} within {self.spec.connect_timeout_s:g}s",
@@ -326,7 +338,7 @@ class LaunchedPlugin:
         # Orphans the plugin left in its group (grandchildren) go too.
         self._signal_group(signal.SIGKILL)
         if self.channel is not None:
-            await self.channel.close()
+            await self.channel.close(None)
             self.channel = None
         for task in self._drains:
             with contextlib.suppress(TimeoutError):
@@ -343,7 +355,9 @@ def _is_loopback(address: str) -> bool:
         return False
 
 
-def build_env(spec: LaunchSpec, socket_dir: str, client_cert: CertificatePair | None) -> dict[str, str]:
+def build_env(
+    spec: LaunchSpec, socket_dir: str, client_cert: CertificatePair | None
+) -> dict[str, str]:
     env = dict(os.environ)
     if spec.magic_cookie is not None:
         env[spec.magic_cookie.key] = spec.magic_cookie.value

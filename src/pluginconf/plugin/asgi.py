@@ -14,12 +14,14 @@ raises OSError, as under an ASGI server whose client went away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 from urllib.parse import unquote
 
 import grpc
 
+from pluginconf._grpc_compat import EOF
 from pluginconf.plugin.base import ASGIApp, ASGIMessage, ASGIScope
 from pluginconf.protocol.constants import HTTP_CHUNK_BYTES
 from pluginconf.v1 import hooks_pb2
@@ -127,7 +129,7 @@ class Exchange:
             return _DISCONNECT
         finally:
             self._in_read = False
-        if frame is grpc.aio.EOF:
+        if frame is EOF:
             self.mark_disconnected()
             return _DISCONNECT
         assert isinstance(frame, hooks_pb2.HTTPRequestFrame)
@@ -137,7 +139,9 @@ class Exchange:
         if kind == "end":
             self.request_complete = True
             return {"type": "http.request", "body": b"", "more_body": False}
-        log.warning("ServeHTTP: unexpected %r frame in the request body; treating as disconnect", kind)
+        log.warning(
+            "ServeHTTP: unexpected %r frame in the request body; treating as disconnect", kind
+        )
         self.mark_disconnected()
         return _DISCONNECT
 
@@ -205,11 +209,18 @@ class Exchange:
         if self.disconnected:
             return
         if not self.response_started:
-            await self.send({"type": "http.response.start", "status": 500, "headers": [
-                (b"content-type", b"text/plain; charset=utf-8")]})
+            await self.send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+                }
+            )
             await self.send({"type": "http.response.body", "body": b"Internal Server Error\n"})
         elif not self.response_ended:
-            await self._write(hooks_pb2.HTTPResponseFrame(end=hooks_pb2.HTTPResponseEnd(error=error)))
+            await self._write(
+                hooks_pb2.HTTPResponseFrame(end=hooks_pb2.HTTPResponseEnd(error=error))
+            )
             self.response_ended = True
 
     async def _call_app(self, app: ASGIApp, scope: ASGIScope) -> None:
@@ -222,10 +233,8 @@ class Exchange:
                 log.debug("ServeHTTP handler failed after disconnect: %r", exc)
                 return
             log.exception("ServeHTTP handler raised")
-            try:
+            with contextlib.suppress(ClientDisconnected):
                 await self._fail(f"handler raised {type(exc).__name__}: {exc}")
-            except ClientDisconnected:
-                pass
             return
         try:
             if not self.response_started:
@@ -251,7 +260,7 @@ class Exchange:
 async def serve_http(app: ASGIApp, context: Context) -> None:
     """Handle one ServeHTTP stream with ``app``."""
     first = await context.read()
-    if first is grpc.aio.EOF or not (
+    if first is EOF or not (
         isinstance(first, hooks_pb2.HTTPRequestFrame) and first.WhichOneof("frame") == "init"
     ):
         await context.abort(

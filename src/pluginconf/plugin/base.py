@@ -43,7 +43,9 @@ class Plugin:
     ) -> hooks_pb2.OnConfigurationChangeResponse:
         raise NotImplementedError
 
-    async def on_activate(self, request: hooks_pb2.OnActivateRequest) -> hooks_pb2.OnActivateResponse:
+    async def on_activate(
+        self, request: hooks_pb2.OnActivateRequest
+    ) -> hooks_pb2.OnActivateResponse:
         raise NotImplementedError
 
     async def on_deactivate(

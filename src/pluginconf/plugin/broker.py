@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 import ssl
+from collections.abc import AsyncIterator
 
 import grpc
 
+from pluginconf._grpc_compat import EOF
 from pluginconf.goplugin import grpc_broker_pb2, grpc_broker_pb2_grpc
 from pluginconf.plugin.errors import BrokerError
 from pluginconf.plugin.tls_front import PrivateDir, Splicer, dial_through
@@ -39,7 +40,7 @@ class PluginBroker(grpc_broker_pb2_grpc.GRPCBrokerServicer):
         self._arrived = asyncio.Condition()
         self._closed = asyncio.Event()
 
-    async def StartStream(  # noqa: N802 - gRPC method name
+    async def StartStream(  # type: ignore[override]
         self,
         request_iterator: AsyncIterator[grpc_broker_pb2.ConnInfo],
         context: grpc.aio.ServicerContext[object, object],
@@ -55,7 +56,7 @@ class PluginBroker(grpc_broker_pb2_grpc.GRPCBrokerServicer):
     async def _read(self, context: grpc.aio.ServicerContext[object, object]) -> None:
         while True:
             info = await context.read()
-            if info is grpc.aio.EOF:
+            if info is EOF:
                 return
             assert isinstance(info, grpc_broker_pb2.ConnInfo)
             knock = info.knock

@@ -53,12 +53,12 @@ class HooksService(hooks_pb2_grpc.HooksServicer):
             log.exception("hook %s raised", rpc)
             return make_error_response(AppError("internal", f"{type(exc).__name__}: {exc}"))
 
-    async def Implemented(  # noqa: N802
+    async def Implemented(
         self, request: hooks_pb2.ImplementedRequest, context: AnyContext
     ) -> hooks_pb2.ImplementedResponse:
         return hooks_pb2.ImplementedResponse(hooks=self._implemented)
 
-    async def OnConfigurationChange(  # noqa: N802
+    async def OnConfigurationChange(
         self, request: hooks_pb2.OnConfigurationChangeRequest, context: AnyContext
     ) -> hooks_pb2.OnConfigurationChangeResponse:
         return await self._call(
@@ -68,7 +68,7 @@ class HooksService(hooks_pb2_grpc.HooksServicer):
             context,
         )
 
-    async def OnActivate(  # noqa: N802
+    async def OnActivate(
         self, request: hooks_pb2.OnActivateRequest, context: AnyContext
     ) -> hooks_pb2.OnActivateResponse:
         if request.host_api_broker_id:
@@ -84,7 +84,7 @@ class HooksService(hooks_pb2_grpc.HooksServicer):
             context,
         )
 
-    async def OnDeactivate(  # noqa: N802
+    async def OnDeactivate(
         self, request: hooks_pb2.OnDeactivateRequest, context: AnyContext
     ) -> hooks_pb2.OnDeactivateResponse:
         return await self._call(
@@ -94,7 +94,7 @@ class HooksService(hooks_pb2_grpc.HooksServicer):
             context,
         )
 
-    async def MessageHasBeenPosted(  # noqa: N802
+    async def MessageHasBeenPosted(
         self, request: hooks_pb2.MessageHasBeenPostedRequest, context: AnyContext
     ) -> hooks_pb2.MessageHasBeenPostedResponse:
         def logged(e: AppError) -> hooks_pb2.MessageHasBeenPostedResponse:
@@ -109,7 +109,7 @@ class HooksService(hooks_pb2_grpc.HooksServicer):
             context,
         )
 
-    async def MessageWillBePosted(  # noqa: N802
+    async def MessageWillBePosted(
         self, request: hooks_pb2.MessageWillBePostedRequest, context: AnyContext
     ) -> hooks_pb2.MessageWillBePostedResponse:
         return await self._call(
@@ -119,7 +119,7 @@ class HooksService(hooks_pb2_grpc.HooksServicer):
             context,
         )
 
-    async def ExecuteCommand(  # noqa: N802
+    async def ExecuteCommand(
         self, request: hooks_pb2.ExecuteCommandRequest, context: AnyContext
     ) -> hooks_pb2.ExecuteCommandResponse:
         return await self._call(
@@ -129,7 +129,7 @@ class HooksService(hooks_pb2_grpc.HooksServicer):
             context,
         )
 
-    async def ServeHTTP(  # type: ignore[override]  # noqa: N802
+    async def ServeHTTP(  # type: ignore[override]
         self, request_iterator: Any, context: AnyContext
     ) -> None:
         if self._app is None:

@@ -69,4 +69,4 @@ class HostAPI:
         return dict(r.configuration)
 
     async def close(self) -> None:
-        await self._channel.close()
+        await self._channel.close(None)

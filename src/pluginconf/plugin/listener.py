@@ -8,6 +8,7 @@ front (tls_front.py) can only listen once the event loop serves: ``prepare`` bef
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import shutil
@@ -114,7 +115,9 @@ class Listener:
 
     def _no_port(self, port_range: tuple[int, int] | None) -> ServeConfigError:
         span = f"{port_range[0]}..{port_range[1]}" if port_range else "any port"
-        return ServeConfigError(f"no free port on 127.0.0.1 in {span} ({ENV_MIN_PORT}..{ENV_MAX_PORT})")
+        return ServeConfigError(
+            f"no free port on 127.0.0.1 in {span} ({ENV_MIN_PORT}..{ENV_MAX_PORT})"
+        )
 
     # -- phase 2 ---------------------------------------------------------------------------
 
@@ -150,17 +153,15 @@ class Listener:
 
     def remove(self) -> None:
         for path in self._cleanup_files:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-            except FileNotFoundError:
-                pass
         if self._own_dir is not None:
             shutil.rmtree(self._own_dir, ignore_errors=True)
         if self._private is not None:
             self._private.close()
 
 
-class _private_umask:  # noqa: N801 - used as a context manager
+class _private_umask:
     """Sockets made inside are for the owner only."""
 
     def __enter__(self) -> None:

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import grpc
 from cryptography import x509
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import _async as health_aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pluginconf.goplugin import (
     grpc_broker_pb2_grpc,
@@ -62,7 +63,7 @@ class ControllerService(grpc_controller_pb2_grpc.GRPCControllerServicer):
     def __init__(self, stop: asyncio.Event) -> None:
         self._stop = stop
 
-    async def Shutdown(  # noqa: N802 - gRPC method name
+    async def Shutdown(
         self, request: grpc_controller_pb2.Empty, context: grpc.aio.ServicerContext[object, object]
     ) -> grpc_controller_pb2.Empty:
         log.debug("GRPCController.Shutdown received")
@@ -134,10 +135,12 @@ class PluginProcess:
         self._setup_logging(stderr_fd)
 
         server = grpc.aio.server(options=list(self._config.grpc_options))
-        health_service = health.aio.HealthServicer()
+        health_service = health_aio.HealthServicer()
         broker = PluginBroker(self._config.broker_dial_timeout_s, tls.client if tls else None)
         health_pb2_grpc.add_HealthServicer_to_server(health_service, server)
-        grpc_controller_pb2_grpc.add_GRPCControllerServicer_to_server(ControllerService(stop), server)
+        grpc_controller_pb2_grpc.add_GRPCControllerServicer_to_server(
+            ControllerService(stop), server
+        )
         grpc_stdio_pb2_grpc.add_GRPCStdioServicer_to_server(StdioService(capture), server)
         grpc_broker_pb2_grpc.add_GRPCBrokerServicer_to_server(broker, server)
         hooks_pb2_grpc.add_HooksServicer_to_server(HooksService(self._plugin, broker), server)
@@ -184,7 +187,9 @@ def check_cookie(config: ServeConfig, environ: Mapping[str, str]) -> bool:
     return environ.get(config.magic_cookie.key) == config.magic_cookie.value
 
 
-def run(plugin: Plugin, config: ServeConfig | None = None, environ: Mapping[str, str] | None = None) -> int:
+def run(
+    plugin: Plugin, config: ServeConfig | None = None, environ: Mapping[str, str] | None = None
+) -> int:
     """Serve ``plugin`` until the host stops it; return the process exit status."""
     config = config or ServeConfig()
     environ = os.environ if environ is None else environ

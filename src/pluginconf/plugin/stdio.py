@@ -9,6 +9,7 @@ Captured data waits in a bounded buffer (oldest dropped first) until a subscribe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import selectors
@@ -86,10 +87,8 @@ class StdioCapture:
             return  # the loop closed under us: the process is exiting
         finally:
             sel.close()
-        try:
+        with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self._eof.set)
-        except RuntimeError:
-            pass
 
     def _push(self, channel: int, data: bytes) -> None:
         self._chunks.append((channel, data))
@@ -123,10 +122,8 @@ class StdioCapture:
         if self._saved is None:
             return
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 stream.flush()
-            except (OSError, ValueError):
-                pass
         saved_out, saved_err = self._saved
         self._saved = None
         os.dup2(saved_out, 1)
@@ -147,7 +144,7 @@ class StdioService(grpc_stdio_pb2_grpc.GRPCStdioServicer):
         self._capture = capture
         self._subscribed = False
 
-    async def StreamStdio(  # noqa: N802 - gRPC method name
+    async def StreamStdio(
         self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext[object, object]
     ) -> AsyncIterator[grpc_stdio_pb2.StdioData]:
         if self._subscribed:

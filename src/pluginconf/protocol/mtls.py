@@ -68,7 +68,9 @@ def generate_certificate(organization: str = "pluginconf", curve: str = "P-256")
             True,
         )
         .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]),
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]
+            ),
             False,
         )
         .sign(key, hashes.SHA256())

@@ -1,4 +1,4 @@
-"""The reference plugin: every hook, with behaviour the request directs (docs/reference-plugin.md)."""
+"""The reference plugin: every hook, behaviour set by the request (docs/reference-plugin.md)."""
 
 from pluginconf.reference.generator import generate_bytes
 from pluginconf.reference.plugin import ReferencePlugin, main

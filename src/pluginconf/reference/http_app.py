@@ -76,7 +76,9 @@ class ReferenceApp:
 
     @staticmethod
     def _params(scope: ASGIScope) -> dict[str, str]:
-        return dict(parse_qsl(scope["query_string"].decode("utf-8", "replace"), keep_blank_values=True))
+        return dict(
+            parse_qsl(scope["query_string"].decode("utf-8", "replace"), keep_blank_values=True)
+        )
 
     async def echo(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
         headers = [(b"content-type", b"application/octet-stream")]
@@ -103,16 +105,22 @@ class ReferenceApp:
         n = _int_param(params, "n", None, 0, 1 << 62)
         piece = _int_param(params, "chunk", 65536, 1, MAX_PIECE)
         seed = _int_param(params, "seed", 0, 0, (1 << 64) - 1)
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"application/octet-stream"),
-            (b"content-length", str(n).encode()),
-        ]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/octet-stream"),
+                    (b"content-length", str(n).encode()),
+                ],
+            }
+        )
         for data in iter_bytes(n, seed, piece):
             await send({"type": "http.response.body", "body": data, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 
     async def status(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
-        text = scope["path"][len("/status/"):]
+        text = scope["path"][len("/status/") :]
         if not text.isdigit() or not 200 <= int(text) <= 599:
             raise BadRequest(f"status {text!r} is not an integer in 200..599")
         code = int(text)
@@ -127,10 +135,17 @@ class ReferenceApp:
         params = self._params(scope)
         count = _int_param(params, "n", 3, 0, 1000)
         pause = _int_param(params, "ms", 100, 0, 10000)
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"text/plain; charset=utf-8")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+            }
+        )
         for i in range(count):
-            await send({"type": "http.response.body", "body": f"chunk {i}\n".encode(), "more_body": True})
+            await send(
+                {"type": "http.response.body", "body": f"chunk {i}\n".encode(), "more_body": True}
+            )
             await send({"type": "http.response.body", "body": b"", "more_body": True})
             if i < count - 1:
                 await asyncio.sleep(pause / 1000)
@@ -139,31 +154,52 @@ class ReferenceApp:
     async def headers(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
         extra = parse_qsl(scope["query_string"].decode("utf-8", "replace"), keep_blank_values=True)
         headers = [
-            (b"x-multi", b"a"), (b"x-multi", b"b"), (b"x-multi", b"c"),
-            (b"set-cookie", b"a=1"), (b"set-cookie", b"b=2"),
+            (b"x-multi", b"a"),
+            (b"x-multi", b"b"),
+            (b"x-multi", b"c"),
+            (b"set-cookie", b"a=1"),
+            (b"set-cookie", b"b=2"),
             *[(k.lower().encode(), v.encode()) for k, v in extra],
         ]
         await _respond(send, 200, b"headers\n", headers)
 
     async def hold(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
         hold_id = self._params(scope).get("id", "")
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"text/plain; charset=utf-8")]})
-        await send({"type": "http.response.body", "body": f"holding {hold_id}\n".encode(), "more_body": True})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+            }
+        )
+        await send(
+            {
+                "type": "http.response.body",
+                "body": f"holding {hold_id}\n".encode(),
+                "more_body": True,
+            }
+        )
         await send({"type": "http.response.body", "body": b"", "more_body": True})
         async with asyncio.timeout(HOLD_LIMIT_S):
             while (await receive())["type"] != "http.disconnect":
                 pass
         self.disconnects.append(hold_id)
 
-    async def list_disconnects(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+    async def list_disconnects(
+        self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend
+    ) -> None:
         await _respond(send, 200, "".join(f"{d}\n" for d in self.disconnects).encode())
 
     async def error(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
         after = _int_param(self._params(scope), "after", 0, 0, 1 << 32)
         if after:
-            await send({"type": "http.response.start", "status": 200, "headers": [
-                (b"content-type", b"application/octet-stream")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/octet-stream")],
+                }
+            )
             for data in iter_bytes(after):
                 await send({"type": "http.response.body", "body": data, "more_body": True})
         raise RuntimeError(f"requested failure after {after} bytes")

@@ -51,7 +51,9 @@ class ReferencePlugin(Plugin):
             raise AppError("configuration_rejected", self.configuration["fail_configuration"])
         return hooks_pb2.OnConfigurationChangeResponse()
 
-    async def on_activate(self, request: hooks_pb2.OnActivateRequest) -> hooks_pb2.OnActivateResponse:
+    async def on_activate(
+        self, request: hooks_pb2.OnActivateRequest
+    ) -> hooks_pb2.OnActivateResponse:
         self.lifecycle.append("OnActivate")
         if "fail_activation" in self.configuration:
             raise AppError("activation_failed", self.configuration["fail_activation"])
