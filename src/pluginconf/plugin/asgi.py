@@ -60,7 +60,7 @@ def _client(remote_addr: str) -> tuple[str, int] | None:
     return host.strip("[]"), int(port)
 
 
-def build_scope(init: hooks_pb2.HTTPRequestInit) -> ASGIScope:
+def build_scope(init: hooks_pb2.HTTPRequestInit, state: dict[str, Any]) -> ASGIScope:
     raw_path = init.path or "/"
     return {
         "type": "http",
@@ -78,7 +78,7 @@ def build_scope(init: hooks_pb2.HTTPRequestInit) -> ASGIScope:
         "client": _client(init.remote_addr),
         "server": None,
         "extensions": {},
-        "state": {},
+        "state": dict(state),
     }
 
 
@@ -257,7 +257,7 @@ class Exchange:
             raise
 
 
-async def serve_http(app: ASGIApp, context: Context) -> None:
+async def serve_http(app: ASGIApp, context: Context, state: dict[str, Any]) -> None:
     """Handle one ServeHTTP stream with ``app``."""
     first = await context.read()
     if first is EOF or not (
@@ -269,4 +269,4 @@ async def serve_http(app: ASGIApp, context: Context) -> None:
         )
         return
     exchange = Exchange(context)
-    await exchange.run(app, build_scope(first.init))
+    await exchange.run(app, build_scope(first.init, state))

@@ -23,9 +23,10 @@ AnyContext = grpc.aio.ServicerContext[Any, Any]
 
 
 class HooksService(hooks_pb2_grpc.HooksServicer):
-    def __init__(self, plugin: Plugin, broker: PluginBroker) -> None:
+    def __init__(self, plugin: Plugin, broker: PluginBroker, app_state: dict[str, Any]) -> None:
         self._plugin = plugin
         self._broker = broker
+        self._app_state = app_state  # ASGI lifespan state, copied into each request scope
         self._implemented = plugin.implemented_hooks()
         self._app = plugin.http_app()
 
@@ -135,4 +136,4 @@ class HooksService(hooks_pb2_grpc.HooksServicer):
         if self._app is None:
             await self._unimplemented("ServeHTTP", context)
             return
-        await serve_http(self._app, context)
+        await serve_http(self._app, context, self._app_state)

@@ -36,6 +36,7 @@ from pluginconf.plugin.broker import PluginBroker
 from pluginconf.plugin.config import ServeConfig
 from pluginconf.plugin.errors import ServeConfigError
 from pluginconf.plugin.hooks import HooksService
+from pluginconf.plugin.lifespan import Lifespan, LifespanError
 from pluginconf.plugin.listener import Listener
 from pluginconf.plugin.stdio import StdioCapture, StdioService
 from pluginconf.plugin.tls_front import client_context, server_context
@@ -134,6 +135,8 @@ class PluginProcess:
         stdout_fd, stderr_fd = capture.start()
         self._setup_logging(stderr_fd)
 
+        app = self._plugin.http_app()
+        lifespan = Lifespan(app) if app is not None else None
         server = grpc.aio.server(options=list(self._config.grpc_options))
         health_service = health_aio.HealthServicer()
         broker = PluginBroker(self._config.broker_dial_timeout_s, tls.client if tls else None)
@@ -143,10 +146,14 @@ class PluginProcess:
         )
         grpc_stdio_pb2_grpc.add_GRPCStdioServicer_to_server(StdioService(capture), server)
         grpc_broker_pb2_grpc.add_GRPCBrokerServicer_to_server(broker, server)
-        hooks_pb2_grpc.add_HooksServicer_to_server(HooksService(self._plugin, broker), server)
+        hooks_pb2_grpc.add_HooksServicer_to_server(
+            HooksService(self._plugin, broker, lifespan.state if lifespan else {}), server
+        )
 
         listener = Listener(self._config.network, self._environ, tls.server if tls else None)
         try:
+            if lifespan is not None:
+                await lifespan.startup()
             listener.prepare(server)
             await server.start()
             await listener.start_front()
@@ -174,7 +181,9 @@ class PluginProcess:
             await capture.stop(timeout_s=0.1)
             await server.stop(self._config.shutdown_grace_s)
             await listener.close_front()
-        except ServeConfigError:
+            if lifespan is not None:
+                await lifespan.shutdown()
+        except (ServeConfigError, LifespanError):
             await server.stop(0)
             await capture.stop(timeout_s=0.1)  # so the error reaches the real stderr
             raise
@@ -208,7 +217,7 @@ def run(
         )
     try:
         return asyncio.run(PluginProcess(plugin, config, version, environ).run())
-    except ServeConfigError as exc:
+    except (ServeConfigError, LifespanError) as exc:
         sys.stderr.write(f"plugin cannot serve: {exc}\n")
         return 1
 
