@@ -32,6 +32,8 @@ Context = grpc.aio.ServicerContext[hooks_pb2.HTTPRequestFrame, hooks_pb2.HTTPRes
 
 # How long an application may run on after its client went away before it is cancelled.
 DISCONNECT_GRACE_S = 1.0
+# After the response, unread request frames are drained (SH-25) while they keep coming.
+DRAIN_IDLE_S = 10.0
 
 _DISCONNECT: ASGIMessage = {"type": "http.disconnect"}
 _FLUSH = hooks_pb2.HTTPResponseFrame(flush=hooks_pb2.HTTPFlush())
@@ -244,10 +246,24 @@ class Exchange:
         except ClientDisconnected:
             pass
 
+    async def _drain_request(self) -> None:
+        """Read and discard what is left of the request, so the host's writes succeed (SH-25)."""
+        while not (self.request_complete or self.disconnected):
+            try:
+                frame = await asyncio.wait_for(self._context.read(), DRAIN_IDLE_S)
+            except (TimeoutError, grpc.RpcError, RuntimeError):
+                return
+            if frame is EOF:
+                return
+            assert isinstance(frame, hooks_pb2.HTTPRequestFrame)
+            self.request_complete = frame.WhichOneof("frame") == "end"
+
     async def run(self, app: ASGIApp, scope: ASGIScope) -> None:
         self._app_task = asyncio.ensure_future(self._call_app(app, scope))
         try:
             await asyncio.shield(self._app_task)
+            if self.response_ended:
+                await self._drain_request()
         except asyncio.CancelledError:
             self._interrupt()
             done, _ = await asyncio.wait({self._app_task}, timeout=DISCONNECT_GRACE_S)
