@@ -84,8 +84,19 @@ def grpc_warm() -> None:
     asyncio.run(warm())
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    if report.when == "call":
+        item.stash[_CALL_FAILED] = report.failed
+    return report
+
+
+_CALL_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture(autouse=True)
-def no_leaks(grpc_warm: None) -> Iterator[None]:
+def no_leaks(request: pytest.FixtureRequest, grpc_warm: None) -> Iterator[None]:
     """After each test: no child process, no zombie, no socket dir, no new descriptors."""
     me = psutil.Process()
     dirs_before = _socket_dirs()
@@ -100,6 +111,8 @@ def no_leaks(grpc_warm: None) -> Iterator[None]:
     assert not zombies, f"unreaped children: {zombies}"
     leaked_dirs = _socket_dirs() - dirs_before
     assert not leaked_dirs, f"socket directories left behind: {sorted(leaked_dirs)}"
+    if request.node.stash.get(_CALL_FAILED, False):
+        return  # the failure's traceback keeps the test's event loop and channels alive
     assert not _new_fds(fds_before), f"descriptors opened and not closed: {_new_fds(fds_before)}"
 
 

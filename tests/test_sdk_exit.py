@@ -134,6 +134,7 @@ def test_plugin_exits_when_its_host_dies():
     host = subprocess.Popen(
         [sys.executable, "-c", host_script], stdout=subprocess.PIPE, stdin=subprocess.PIPE
     )
+    plugin = None
     try:
         pid_text, line = host.stdout.readline().decode().split(" ", 1)
         plugin = psutil.Process(int(pid_text))
@@ -148,6 +149,8 @@ def test_plugin_exits_when_its_host_dies():
     finally:
         host.kill()
         host.wait(timeout=10)
+        if plugin is not None and plugin.is_running():
+            plugin.kill()  # the test failed: do not leave the orphan behind
         if host.stdin:
             host.stdin.close()
         if host.stdout:

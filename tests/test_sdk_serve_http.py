@@ -114,13 +114,14 @@ class Response:
         return None
 
     def check_well_formed(self, complete: bool = True) -> None:
-        """init first, then only body/flush, then (if complete) exactly one end, last."""
+        """init first, then only body/flush, then one end, last (required when ``complete``)."""
         kinds = self.kinds
         assert kinds[:1] == ["init"], kinds[:3]
-        middle = kinds[1:-1] if complete else kinds[1:]
+        ended = kinds[-1] == "end"
+        middle = kinds[1:-1] if ended else kinds[1:]
         assert set(middle) <= {"body", "flush"}, f"unexpected frames: {sorted(set(middle))}"
         if complete:
-            assert kinds[-1] == "end", f"response did not end with an end frame: {kinds[-3:]}"
+            assert ended, f"response did not end with an end frame: {kinds[-3:]}"
         for frame in self.frames:
             assert frame.ByteSize() < MAX_MESSAGE
             if frame.WhichOneof("frame") == "body":
@@ -131,9 +132,9 @@ def hooks(plugin) -> hooks_pb2_grpc.HooksStub:
     return hooks_pb2_grpc.HooksStub(plugin.channel)
 
 
-async def read_all(call, response: Response | None = None) -> Response:
+async def read_all(call) -> Response:
     """Read response frames until the stream ends."""
-    response = response or Response()
+    response = Response()
     while True:
         frame = await call.read()
         if frame is grpc.aio.EOF:
@@ -142,11 +143,11 @@ async def read_all(call, response: Response | None = None) -> Response:
         response.arrivals.append(time.monotonic())
 
 
-async def write_all(call, frames: Iterable[hooks_pb2.HTTPRequestFrame], close: bool = True) -> None:
+async def write_all(call, frames: Iterable[hooks_pb2.HTTPRequestFrame]) -> None:
+    """Write request frames, then half-close."""
     for frame in frames:
         await call.write(frame)
-    if close:
-        await call.done_writing()
+    await call.done_writing()
 
 
 async def exchange(
@@ -154,32 +155,26 @@ async def exchange(
     method: str,
     path: str,
     query: str = "",
-    body: bytes | Iterable[bytes] = b"",
+    body: bytes = b"",
     headers: Sequence[tuple[str, Sequence[str]]] = (),
     limit_s: float = CALL_TIMEOUT_S,
+    frame_size: int = CHUNK,
 ) -> Response:
-    """One complete exchange: the request is written while the response is read.
-
-    The request goes through grpcio's request iterator, which writes the frames back to back.
-    A route that answers without reading the body completes the call before it reads ``end``;
-    a host must then stop writing (SH-18), and with grpcio a write that races that completion
-    fails the whole call with INTERNAL. Writing ``end`` right behind ``init`` keeps clear of it.
-    """
-    length = len(body) if isinstance(body, bytes) else -1
-    chunks = pieces(body) if isinstance(body, bytes) else body
-
-    def frames() -> Iterator[hooks_pb2.HTTPRequestFrame]:
-        yield request_init(method, path, query, headers, length)
-        for chunk in chunks:
-            yield body_frame(chunk)
-        yield END
-
-    call = hooks(plugin).ServeHTTP(frames(), timeout=limit_s)
+    """One complete exchange: the request is written while the response is read."""
+    frames = [
+        request_init(method, path, query, headers, len(body)),
+        *map(body_frame, pieces(body, frame_size)),
+        END,
+    ]
+    call = hooks(plugin).ServeHTTP(timeout=limit_s)
     try:
-        return await asyncio.wait_for(read_all(call), limit_s)
+        _, response = await asyncio.wait_for(
+            asyncio.gather(write_all(call, frames), read_all(call)), limit_s
+        )
     except BaseException:
         call.cancel()
         raise
+    return response
 
 
 async def poll_disconnects(plugin, wanted: str, within_s: float = 5.0) -> list[str]:
@@ -247,7 +242,7 @@ async def test_large_pieces_are_split_into_64k_frames(launch_plugin):
     assert response.body == generate_bytes(size, seed=3)
     # The request arrives in 1 MiB frames, and the application echoes each one whole.
     payload = generate_bytes(size, seed=4)
-    response = await exchange(plugin, "POST", "/echo", body=pieces(payload, 1024 * 1024))
+    response = await exchange(plugin, "POST", "/echo", body=payload, frame_size=1024 * 1024)
     response.check_well_formed()
     assert response.body == payload
 
@@ -317,16 +312,18 @@ async def test_cancelled_call_reaches_the_app_as_a_disconnect(launch_plugin, req
     plugin = await launch_plugin()
     hold_id = f"hold-{uuid.uuid4().hex}"
     call = hooks(plugin).ServeHTTP(timeout=CALL_TIMEOUT_S)
-    await call.write(request_init("GET", "/hold", f"id={hold_id}"))
-    if request_complete:
-        await call.write(END)
-    init = await asyncio.wait_for(call.read(), 10)
-    assert init.WhichOneof("frame") == "init"
-    assert init.init.status == 200
-    body = await asyncio.wait_for(call.read(), 10)
-    assert body.body == f"holding {hold_id}\n".encode()
-    assert hold_id not in await poll_disconnects(plugin, hold_id, within_s=0)
-    call.cancel()
+    try:
+        await call.write(request_init("GET", "/hold", f"id={hold_id}"))
+        if request_complete:
+            await call.write(END)
+        init = await asyncio.wait_for(call.read(), 10)
+        assert init.WhichOneof("frame") == "init"
+        assert init.init.status == 200
+        body = await asyncio.wait_for(call.read(), 10)
+        assert body.body == f"holding {hold_id}\n".encode()
+        assert hold_id not in await poll_disconnects(plugin, hold_id, within_s=0)
+    finally:
+        call.cancel()
     assert hold_id in await poll_disconnects(plugin, hold_id)
 
 
@@ -349,6 +346,38 @@ async def test_half_close_without_end_is_a_disconnect(launch_plugin):
     # The plugin is unharmed.
     again = await exchange(plugin, "POST", "/echo", body=b"still here")
     assert again.body == b"still here"
+
+
+@pytest.mark.parametrize("finish", ["end", "half-close"])
+async def test_unread_request_is_drained_before_the_call_completes(launch_plugin, finish):
+    """/status answers without reading the body; the call stays open until the request ends.
+
+    So the host's writes after the response (more body, ``end``) succeed (SH-25).
+    """
+    plugin = await launch_plugin()
+    parts = list(pieces(generate_bytes(4 * CHUNK, seed=8)))
+    call = hooks(plugin).ServeHTTP(timeout=CALL_TIMEOUT_S)
+    try:
+        await call.write(request_init("POST", "/status/201", content_length=4 * CHUNK))
+        await call.write(body_frame(parts[0]))
+        response = Response()
+        while response.kinds[-1:] != ["end"]:
+            frame = await asyncio.wait_for(call.read(), 10)
+            assert frame is not grpc.aio.EOF, f"stream ended after {response.kinds}"
+            response.frames.append(frame)
+        response.check_well_formed()
+        assert response.status == 201
+        code = asyncio.ensure_future(call.code())
+        done, _ = await asyncio.wait({code}, timeout=0.3)
+        assert not done, "the call completed while the request was still being sent"
+        for part in parts[1:]:
+            await call.write(body_frame(part))
+        await write_all(call, [END] if finish == "end" else [])
+        assert await asyncio.wait_for(call.read(), 10) is grpc.aio.EOF
+        assert await asyncio.wait_for(code, 10) == grpc.StatusCode.OK
+    except BaseException:
+        call.cancel()
+        raise
 
 
 # -- statuses, headers, errors ----------------------------------------------------------

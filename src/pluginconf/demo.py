@@ -123,7 +123,8 @@ async def _http(
         assert isinstance(frame, hooks_pb2.HTTPResponseFrame)
         frames.append(frame)
     # A plugin may finish before the whole request was sent (SH-26): a failed write is fine
-    # once the response is complete.
+    # once the response is complete. (grpc.aio may then also fail reads, grpc/grpc#36066;
+    # plugins avoid that by draining the request first, SH-25.)
     await asyncio.wait({writer})
     if not writer.cancelled():
         writer.exception()  # retrieved: not an error once the response is complete

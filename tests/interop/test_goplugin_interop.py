@@ -82,7 +82,9 @@ def gohost(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     With PLUGINCONF_REQUIRE_INTEROP=1 (as in CI) a missing toolchain fails instead.
     """
-    unavailable = pytest.fail if os.environ.get("PLUGINCONF_REQUIRE_INTEROP") == "1" else pytest.skip
+    unavailable = (
+        pytest.fail if os.environ.get("PLUGINCONF_REQUIRE_INTEROP") == "1" else pytest.skip
+    )
     go = shutil.which("go")
     if go is None:
         unavailable(

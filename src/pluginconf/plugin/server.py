@@ -107,6 +107,8 @@ class PluginProcess:
         self._config = config
         self._app_version = app_version
         self._environ = environ
+        # Read now, not once serving: a host that dies before the watcher starts must count.
+        self._host_pid = os.getppid()
 
     def _setup_logging(self, stderr_fd: int) -> None:
         stream = os.fdopen(stderr_fd, "w", buffering=1, closefd=True)
@@ -118,7 +120,7 @@ class PluginProcess:
         root.propagate = False
 
     async def _watch_parent(self, stop: asyncio.Event) -> None:
-        original = os.getppid()
+        original = self._host_pid
         if original == 1:
             return  # started by init: there is no host to outlive
         while not stop.is_set():
