@@ -1,0 +1,184 @@
+"""The host's client for one plugin process: readiness, Implemented, hooks with deadlines.
+
+Every hook call has a deadline, goes through the plugin's circuit breaker, and fails with a
+typed HookError that says which plugin, which hook and why. Application errors are not
+errors here: they come back inside the response, for the caller to interpret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from pluginconf.host.breaker import CircuitBreaker
+from pluginconf.protocol.constants import HEALTH_SERVICE_NAME
+from pluginconf.v1 import hooks_pb2, hooks_pb2_grpc
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    hook_timeout_s: float = 30.0
+    # How long a new process has to report SERVING before its start counts as failed.
+    ready_timeout_s: float = 10.0
+    health_timeout_s: float = 3.0
+
+
+class HookError(Exception):
+    """A hook call that did not produce an answer. ``kind`` is the SPEC error kind."""
+
+    kind = "hook_failed"
+
+    def __init__(self, plugin_id: str, hook: str, detail: str) -> None:
+        super().__init__(f"plugin {plugin_id!r}, hook {hook}: {detail}")
+        self.plugin_id = plugin_id
+        self.hook = hook
+        self.detail = detail
+
+
+class HookNotImplemented(HookError):
+    kind = "not_implemented"
+
+
+class HookTimeout(HookError):
+    kind = "deadline_exceeded"
+
+
+class PluginUnavailable(HookError):
+    kind = "plugin_unavailable"
+
+
+class CircuitOpen(HookError):
+    kind = "circuit_open"
+
+
+class NotServing(Exception):
+    """The plugin did not report SERVING in time after starting."""
+
+    kind = "not_serving"
+
+
+class PluginClient:
+    def __init__(
+        self,
+        plugin_id: str,
+        channel: grpc.aio.Channel,
+        config: ClientConfig | None = None,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self.plugin_id = plugin_id
+        self.channel = channel
+        self.config = config or ClientConfig()
+        self.breaker = breaker or CircuitBreaker()
+        self.hooks = hooks_pb2_grpc.HooksStub(channel)
+        self._health = health_pb2_grpc.HealthStub(channel)
+        self.implemented: frozenset[str] = frozenset()
+
+    async def wait_serving(self) -> None:
+        """Wait (bounded) until health reports SERVING for "plugin", watching, not polling."""
+        request = health_pb2.HealthCheckRequest(service=HEALTH_SERVICE_NAME)
+        last = "no answer"
+        try:
+            async with asyncio.timeout(self.config.ready_timeout_s):
+                async for reply in self._health.Watch(request):
+                    if reply.status == SERVING:
+                        return
+                    last = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+        except TimeoutError:
+            pass
+        except grpc.aio.AioRpcError as exc:
+            last = f"{exc.code().name}: {exc.details()}"
+        raise NotServing(
+            f"plugin {self.plugin_id!r} did not report SERVING for {HEALTH_SERVICE_NAME!r} "
+            f"within {self.config.ready_timeout_s:g}s (last: {last})"
+        )
+
+    async def check_health(self) -> str | None:
+        """One health check; None when SERVING, else what was wrong."""
+        request = health_pb2.HealthCheckRequest(service=HEALTH_SERVICE_NAME)
+        try:
+            reply = await self._health.Check(request, timeout=self.config.health_timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            return f"health check failed: {exc.code().name}: {exc.details()}"
+        if reply.status != SERVING:
+            return f"health is {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}"
+        return None
+
+    async def load_implemented(self) -> frozenset[str]:
+        reply = await self._unary(
+            "Implemented",
+            lambda timeout: self.hooks.Implemented(hooks_pb2.ImplementedRequest(), timeout=timeout),
+            use_breaker=False,
+        )
+        assert isinstance(reply, hooks_pb2.ImplementedResponse)
+        self.implemented = frozenset(reply.hooks)
+        return self.implemented
+
+    async def call(
+        self,
+        hook: str,
+        request: Message,
+        *,
+        use_breaker: bool = True,
+        timeout_s: float | None = None,
+    ) -> Any:
+        """Call a unary hook. Never sends a hook the plugin did not list in Implemented."""
+        if hook not in self.implemented:
+            raise HookNotImplemented(self.plugin_id, hook, "the plugin does not implement it")
+        method = getattr(self.hooks, hook)
+        return await self._unary(
+            hook, lambda timeout: method(request, timeout=timeout), use_breaker, timeout_s
+        )
+
+    async def _unary(
+        self,
+        hook: str,
+        send: Callable[[float], Awaitable[Any]],
+        use_breaker: bool,
+        timeout_s: float | None = None,
+    ) -> Any:
+        if use_breaker and not self.breaker.allow():
+            raise CircuitOpen(
+                self.plugin_id,
+                hook,
+                "circuit open after repeated failures; "
+                f"retry in {self.breaker.retry_after_s():.1f}s",
+            )
+        timeout = self.config.hook_timeout_s if timeout_s is None else timeout_s
+        try:
+            reply = await send(timeout)
+        except asyncio.CancelledError:
+            if use_breaker:
+                self.breaker.release()
+            raise
+        except grpc.aio.AioRpcError as exc:
+            if use_breaker:
+                # UNIMPLEMENTED is an answer, not a failure: it neither counts nor resets.
+                if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                    self.breaker.release()
+                else:
+                    self.breaker.record_failure()
+            raise _classify(self.plugin_id, hook, exc, timeout) from None
+        if use_breaker:
+            self.breaker.record_success()
+        return reply
+
+
+def _classify(plugin_id: str, hook: str, exc: grpc.aio.AioRpcError, timeout: float) -> HookError:
+    code = exc.code()
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return HookTimeout(plugin_id, hook, f"no answer within the {timeout:g}s deadline")
+    if code == grpc.StatusCode.UNIMPLEMENTED:
+        return HookNotImplemented(
+            plugin_id, hook, f"the plugin answered UNIMPLEMENTED: {exc.details()}"
+        )
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+        return PluginUnavailable(plugin_id, hook, f"{code.name}: {exc.details()}")
+    return HookError(plugin_id, hook, f"{code.name}: {exc.details()}")

@@ -1,0 +1,414 @@
+"""Supervision of one plugin (SPEC §17): start, watch, restart with backoff, give up, stop.
+
+States and the only transitions (SV-1); each one is a StateEvent (SV-2):
+
+  (none), stopped --enable--> starting
+  starting --handshake, SERVING, Implemented, activation ok--> active
+  starting --start failure--> crashed          starting --activation AppError--> failed
+  active --unexpected exit or failed health check--> crashed
+  crashed --restart allowed--> restarting      crashed --restart limit--> failed
+  restarting --backoff elapsed--> starting
+  starting, active --stop sequence done--> stopped
+  crashed, restarting, failed --disable--> stopped
+  failed --enable--> starting
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import os
+import random
+import signal
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from google.protobuf.message import Message
+
+from pluginconf.host.breaker import CircuitBreaker
+from pluginconf.host.broker import HostBroker
+from pluginconf.host.client import (
+    ClientConfig,
+    HookError,
+    NotServing,
+    PluginClient,
+    PluginUnavailable,
+)
+from pluginconf.host.errors import LaunchError, describe_status
+from pluginconf.host.hostapi import InMemoryHostAPI
+from pluginconf.host.launcher import LaunchedPlugin, LaunchSpec, launch
+from pluginconf.protocol.mtls import der_to_pem
+from pluginconf.v1 import hooks_pb2, hostapi_pb2_grpc
+
+log = logging.getLogger("pluginconf.host.supervisor")
+
+
+class PluginState(enum.StrEnum):
+    STARTING = "starting"
+    ACTIVE = "active"
+    CRASHED = "crashed"
+    RESTARTING = "restarting"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+S = PluginState
+ALLOWED: frozenset[tuple[PluginState | None, PluginState]] = frozenset(
+    {
+        (None, S.STARTING), (S.STOPPED, S.STARTING), (S.FAILED, S.STARTING),
+        (S.STARTING, S.ACTIVE), (S.STARTING, S.CRASHED), (S.STARTING, S.FAILED),
+        (S.ACTIVE, S.CRASHED), (S.CRASHED, S.RESTARTING), (S.CRASHED, S.FAILED),
+        (S.RESTARTING, S.STARTING),
+        (S.STARTING, S.STOPPED), (S.ACTIVE, S.STOPPED), (S.CRASHED, S.STOPPED),
+        (S.RESTARTING, S.STOPPED), (S.FAILED, S.STOPPED),
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StateEvent:
+    plugin_id: str
+    old: PluginState | None
+    new: PluginState
+    at: float  # wall clock, seconds since the epoch
+    reason: str = ""
+    error_kind: str = ""
+    exit_status: int | None = None
+    stderr_tail: str = ""
+
+
+@dataclass(frozen=True)
+class SupervisorConfig:
+    client: ClientConfig = field(default_factory=ClientConfig)
+    health_interval_s: float = 5.0
+    health_failures: int = 1
+    backoff_base_s: float = 0.2
+    backoff_max_s: float = 30.0
+    # A plugin active this long without interruption starts its backoff afresh (SV-8).
+    stable_after_s: float = 60.0
+    restart_limit: int = 3
+    restart_window_s: float = 3600.0
+    breaker_threshold: int = 3
+    breaker_cooldown_s: float = 30.0
+    deactivate_timeout_s: float = 10.0
+    shutdown_timeout_s: float = 2.0
+    exit_grace_s: float = 2.0
+    term_grace_s: float = 2.0
+
+
+@dataclass
+class _Failure(Exception):
+    reason: str
+    error_kind: str
+    exit_status: int | None = None
+    stderr_tail: str = ""
+    # An activation AppError: the plugin is healthy but refused; no restart (LC-4, LC-7).
+    final: bool = False
+
+
+class Supervisor:
+    def __init__(
+        self,
+        plugin_id: str,
+        spec: LaunchSpec,
+        config: SupervisorConfig | None = None,
+        configuration: dict[str, str] | None = None,
+        host_api: InMemoryHostAPI | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.plugin_id = plugin_id
+        self.spec = spec
+        self.config = config or SupervisorConfig()
+        self.configuration = dict(configuration or {})
+        self.host_api = host_api
+        self._rng = rng or random.Random()
+        self.state: PluginState | None = None
+        self.events: list[StateEvent] = []
+        self.listeners: list[Callable[[StateEvent], None]] = []
+        self.last_error = ""
+        self.client: PluginClient | None = None
+        self.process: LaunchedPlugin | None = None
+        self._broker: HostBroker | None = None
+        self._changed = asyncio.Condition()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._failure_times: deque[float] = deque()
+        self._consecutive = 0
+
+    # -- public ---------------------------------------------------------------------------
+
+    async def enable(self) -> None:
+        """Start supervising (again). Enabling a failed plugin clears its history (SV-9)."""
+        if self._task is not None and not self._task.done():
+            return
+        if self.state is S.FAILED:
+            self._failure_times.clear()
+            self._consecutive = 0
+        self._stop.clear()
+        self._task = asyncio.create_task(self._run(), name=f"supervise {self.plugin_id}")
+
+    async def disable(self) -> None:
+        """Stop the plugin with the stop sequence (SV-14) and leave it stopped."""
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+        if self.state in (S.CRASHED, S.RESTARTING, S.FAILED):
+            await self._transition(S.STOPPED, "disabled")
+
+    async def wait_for(self, *states: PluginState, timeout_s: float = 30.0) -> PluginState:
+        async with asyncio.timeout(timeout_s), self._changed:
+            await self._changed.wait_for(lambda: self.state in states)
+        assert self.state is not None
+        return self.state
+
+    async def wait_for_event(
+        self, state: PluginState, after: int = 0, timeout_s: float = 30.0
+    ) -> StateEvent:
+        """Wait for a transition into ``state`` among the events from index ``after`` on."""
+
+        def found() -> StateEvent | None:
+            return next((e for e in self.events[after:] if e.new is state), None)
+
+        async with asyncio.timeout(timeout_s), self._changed:
+            await self._changed.wait_for(lambda: found() is not None)
+        event = found()
+        assert event is not None
+        return event
+
+    async def call(self, hook: str, request: Message, timeout_s: float | None = None) -> Any:
+        """Call a hook on the active plugin; typed HookError otherwise."""
+        if self.state is not S.ACTIVE or self.client is None:
+            raise PluginUnavailable(
+                self.plugin_id, hook, f"the plugin is {self.state or 'not enabled'}"
+            )
+        return await self.client.call(hook, request, timeout_s=timeout_s)
+
+    # -- state machine --------------------------------------------------------------------
+
+    async def _transition(self, new: PluginState, reason: str = "", **details: Any) -> None:
+        if (self.state, new) not in ALLOWED:
+            raise RuntimeError(f"supervisor bug: transition {self.state} -> {new} is not allowed")
+        event = StateEvent(self.plugin_id, self.state, new, time.time(), reason, **details)
+        self.state = new
+        self.events.append(event)
+        if reason and new in (S.CRASHED, S.FAILED):
+            self.last_error = reason
+        log.info("plugin %s: %s -> %s %s", self.plugin_id, event.old, new, reason)
+        for listener in self.listeners:
+            listener(event)
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _run(self) -> None:
+        while True:
+            await self._transition(S.STARTING)
+            try:
+                await self._start_process()
+            except _Failure as failure:
+                await self._cleanup()
+                if self._stop.is_set():
+                    await self._transition(S.STOPPED, "disabled while starting")
+                    return
+                if failure.final:
+                    await self._transition(S.FAILED, failure.reason, error_kind=failure.error_kind)
+                    return
+                await self._crashed(failure, active_for_s=0.0)
+            else:
+                active_since = time.monotonic()
+                await self._transition(S.ACTIVE)
+                outcome = await self._watch()
+                if outcome is None:
+                    await self._stop_sequence()
+                    await self._transition(S.STOPPED, "disabled")
+                    return
+                await self._cleanup()
+                await self._crashed(outcome, active_for_s=time.monotonic() - active_since)
+            if self.state is S.FAILED:
+                return
+            delay = self._backoff_delay()
+            await self._transition(S.RESTARTING, f"restart in {delay:.3f}s")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+                await self._transition(S.STOPPED, "disabled while restarting")
+                return
+
+    async def _crashed(self, failure: _Failure, active_for_s: float) -> None:
+        await self._transition(
+            S.CRASHED,
+            failure.reason,
+            error_kind=failure.error_kind,
+            exit_status=failure.exit_status,
+            stderr_tail=failure.stderr_tail,
+        )
+        if active_for_s >= self.config.stable_after_s:
+            self._consecutive = 0
+        self._consecutive += 1
+        now = time.monotonic()
+        self._failure_times.append(now)
+        while self._failure_times and now - self._failure_times[0] > self.config.restart_window_s:
+            self._failure_times.popleft()
+        if len(self._failure_times) >= self.config.restart_limit:
+            await self._transition(
+                S.FAILED,
+                f"restart_limit: {len(self._failure_times)} failures within "
+                f"{self.config.restart_window_s:g}s; last: {failure.reason}",
+                error_kind="restart_limit",
+            )
+
+    def _backoff_delay(self) -> float:
+        ceiling = min(
+            self.config.backoff_max_s, self.config.backoff_base_s * 2 ** (self._consecutive - 1)
+        )
+        return self._rng.uniform(0.0, ceiling)
+
+    # -- one process ----------------------------------------------------------------------
+
+    async def _start_process(self) -> None:
+        try:
+            self.process = await launch(self.spec)
+        except LaunchError as exc:
+            raise _Failure(
+                str(exc).splitlines()[0], type(exc).__name__, exc.exit_status, exc.stderr_tail
+            ) from None
+        assert self.process.channel is not None
+        client = PluginClient(
+            self.plugin_id,
+            self.process.channel,
+            self.config.client,
+            CircuitBreaker(self.config.breaker_threshold, self.config.breaker_cooldown_s),
+        )
+        try:
+            await client.wait_serving()
+            implemented = await client.load_implemented()
+            broker_id = await self._serve_host_api()
+            if "OnConfigurationChange" in implemented:
+                reply = await client.call(
+                    "OnConfigurationChange",
+                    hooks_pb2.OnConfigurationChangeRequest(configuration=self.configuration),
+                    use_breaker=False,
+                )
+                if reply.HasField("error"):
+                    raise _Failure(
+                        _app_error("OnConfigurationChange", reply.error),
+                        "configuration_rejected",
+                        final=True,
+                    )
+            if "OnActivate" in implemented:
+                reply = await client.call(
+                    "OnActivate",
+                    hooks_pb2.OnActivateRequest(
+                        plugin_id=self.plugin_id, host_api_broker_id=broker_id
+                    ),
+                    use_breaker=False,
+                )
+                if reply.HasField("error"):
+                    raise _Failure(
+                        _app_error("OnActivate", reply.error), "activation_failed", final=True
+                    )
+        except NotServing as exc:
+            raise self._process_failure(str(exc), NotServing.kind) from None
+        except HookError as exc:
+            raise self._process_failure(str(exc), exc.kind) from None
+        self.client = client
+
+    def _process_failure(self, reason: str, kind: str) -> _Failure:
+        assert self.process is not None
+        return _Failure(
+            reason, kind, self.process.process.returncode, "\n".join(self.process.stderr_tail)
+        )
+
+    async def _serve_host_api(self) -> int:
+        if self.host_api is None or self.process is None or self.process.channel is None:
+            return 0
+        creds = None
+        if self.process.client_cert is not None and self.process.handshake is not None:
+            assert self.process.handshake.server_cert_der is not None
+            creds = grpc.ssl_server_credentials(
+                [(self.process.client_cert.key_pem, self.process.client_cert.cert_pem)],
+                root_certificates=der_to_pem(self.process.handshake.server_cert_der),
+                require_client_auth=True,
+            )
+        self._broker = HostBroker(self.process.channel, self.process.socket_dir, creds)
+        await self._broker.start()
+        api = self.host_api
+        return await self._broker.serve(
+            lambda server: hostapi_pb2_grpc.add_HostAPIServicer_to_server(api, server)
+        )
+
+    async def _watch(self) -> _Failure | None:
+        """Wait for a stop request (None), the process exiting, or health failing."""
+        assert self.process is not None
+        assert self.client is not None
+        process = self.process
+        exited = asyncio.ensure_future(process.process.wait())
+        stop = asyncio.ensure_future(self._stop.wait())
+        health = asyncio.ensure_future(self._health_loop(self.client))
+        try:
+            done, _ = await asyncio.wait(
+                {exited, stop, health}, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for task in (exited, stop, health):
+                task.cancel()
+        if stop in done:
+            return None
+        if exited in done:
+            status = process.process.returncode
+            assert status is not None
+            return _Failure(
+                f"plugin exited unexpectedly ({describe_status(status)})",
+                "unexpected_exit",
+                status,
+                "\n".join(process.stderr_tail),
+            )
+        reason = health.result()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await process.process.wait()
+        return _Failure(
+            f"health_check_failed: {reason}", "health_check_failed", process.process.returncode
+        )
+
+    async def _health_loop(self, client: PluginClient) -> str:
+        failures = 0
+        while True:
+            await asyncio.sleep(self.config.health_interval_s)
+            problem = await client.check_health()
+            failures = failures + 1 if problem else 0
+            if problem and failures >= self.config.health_failures:
+                return problem
+
+    async def _stop_sequence(self) -> None:
+        """SV-14: OnDeactivate, Shutdown, grace, SIGTERM, SIGKILL; reap; clean up."""
+        if self.client is not None and "OnDeactivate" in self.client.implemented:
+            with contextlib.suppress(HookError):
+                await self.client.call(
+                    "OnDeactivate",
+                    hooks_pb2.OnDeactivateRequest(),
+                    use_breaker=False,
+                    timeout_s=self.config.deactivate_timeout_s,
+                )
+        if self.process is not None:
+            await self.process.stop(
+                self.config.shutdown_timeout_s, self.config.exit_grace_s, self.config.term_grace_s
+            )
+        await self._cleanup()
+
+    async def _cleanup(self) -> None:
+        self.client = None
+        if self._broker is not None:
+            await self._broker.close()
+            self._broker = None
+        if self.process is not None:
+            await self.process.close()
+            self.process = None
+
+
+def _app_error(hook: str, error: Any) -> str:
+    return f"{hook} answered an application error {error.code}: {error.message}"
