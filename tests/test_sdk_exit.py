@@ -42,6 +42,26 @@ async def test_shutdown_exits_promptly_when_idle(launch_plugin):
     assert not os.path.exists(socket_path)
 
 
+async def test_shutdown_is_prompt_with_a_health_watch_open(launch_plugin):
+    """A Watch stream never ends by itself; it must not hold the graceful stop."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    plugin = await launch_plugin()
+    watch = health_pb2_grpc.HealthStub(plugin.channel).Watch(
+        health_pb2.HealthCheckRequest(service="plugin")
+    )
+    first = await asyncio.wait_for(watch.read(), 10)
+    assert first.status == health_pb2.HealthCheckResponse.SERVING
+    stub = grpc_controller_pb2_grpc.GRPCControllerStub(plugin.channel)
+
+    async def shutdown():
+        await stub.Shutdown(grpc_controller_pb2.Empty(), timeout=5)
+
+    elapsed = await _exit_time_after(plugin, shutdown)
+    assert elapsed < 1.0, f"exit took {elapsed:.3f}s after Shutdown with a Watch open"
+    watch.cancel()
+
+
 async def test_sigterm_exits_promptly_and_cleanly(launch_plugin):
     plugin = await launch_plugin()
     socket_path = plugin.handshake.address

@@ -85,9 +85,10 @@ class PluginClient:
         """Wait (bounded) until health reports SERVING for "plugin", watching, not polling."""
         request = health_pb2.HealthCheckRequest(service=HEALTH_SERVICE_NAME)
         last = "no answer"
+        watch = self._health.Watch(request)
         try:
             async with asyncio.timeout(self.config.ready_timeout_s):
-                async for reply in self._health.Watch(request):
+                async for reply in watch:
                     if reply.status == SERVING:
                         return
                     last = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
@@ -95,6 +96,8 @@ class PluginClient:
             pass
         except grpc.aio.AioRpcError as exc:
             last = f"{exc.code().name}: {exc.details()}"
+        finally:
+            watch.cancel()  # an open Watch is an RPC in flight for the plugin
         raise NotServing(
             f"plugin {self.plugin_id!r} did not report SERVING for {HEALTH_SERVICE_NAME!r} "
             f"within {self.config.ready_timeout_s:g}s (last: {last})"

@@ -77,7 +77,7 @@ class HooksService(hooks_pb2_grpc.HooksServicer):
                 channel = await self._broker.dial(request.host_api_broker_id)
                 self._plugin._host_api = HostAPI(channel)
             except BrokerError as exc:
-                log.warning("HostAPI unreachable: %s", exc)
+                log.warning("HostAPI unreachable: %s", str(exc))
         return await self._call(
             "OnActivate",
             lambda: self._plugin.on_activate(request),

@@ -19,6 +19,7 @@ import ssl
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from cryptography import x509
@@ -58,6 +59,27 @@ COOKIE_EXPLANATION = (
     "Please execute the program that consumes these plugins, which will\n"
     "load any plugins automatically\n"
 )
+
+
+class HealthService(health_aio.HealthServicer):  # type: ignore[misc]
+    """grpc.health.v1.Health whose Watch streams end when the plugin stops.
+
+    A Watch stream never ends by itself; left open, it would hold the graceful stop for its
+    whole grace, as if it were work in flight.
+    """
+
+    def __init__(self, streams_end: asyncio.Event) -> None:
+        super().__init__()
+        self._streams_end = streams_end
+
+    async def Watch(self, request: Any, context: Any) -> None:
+        watch = asyncio.ensure_future(super().Watch(request, context))
+        ended = asyncio.ensure_future(self._streams_end.wait())
+        try:
+            await asyncio.wait({watch, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watch.cancel()
+            ended.cancel()
 
 
 class ControllerService(grpc_controller_pb2_grpc.GRPCControllerServicer):
@@ -140,7 +162,8 @@ class PluginProcess:
         app = self._plugin.http_app()
         lifespan = Lifespan(app) if app is not None else None
         server = grpc.aio.server(options=list(self._config.grpc_options))
-        health_service = health_aio.HealthServicer()
+        streams_end = asyncio.Event()
+        health_service = HealthService(streams_end)
         broker = PluginBroker(self._config.broker_dial_timeout_s, tls.client if tls else None)
         health_pb2_grpc.add_HealthServicer_to_server(health_service, server)
         grpc_controller_pb2_grpc.add_GRPCControllerServicer_to_server(
@@ -179,6 +202,7 @@ class PluginProcess:
             watcher.cancel()
 
             await health_service.enter_graceful_shutdown()
+            streams_end.set()
             await broker.close()
             await capture.stop(timeout_s=0.1)
             await server.stop(self._config.shutdown_grace_s)
