@@ -26,6 +26,12 @@ def _cmd_plugin(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from pluginconf.host.serve import run_server
+
+    return run_server(args.plugins, args.host, args.port, args.max_body)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pluginconf",
@@ -53,6 +59,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(plugin)
     plugin.set_defaults(func=_cmd_plugin)
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the reference host over a plugin directory, with its HTTP front",
+        description="Load every DIR/*/plugin.toml, start and supervise the plugins, and serve "
+        "http://HOST:PORT/plugins/{plugin_id}/... through their ServeHTTP.",
+    )
+    serve.add_argument("--plugins", required=True, metavar="DIR", help="the plugin directory")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    serve.add_argument("--port", type=int, default=8065, help="port (default: %(default)s)")
+    serve.add_argument(
+        "--max-body",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="refuse request bodies larger than this with 413",
+    )
+    serve.set_defaults(func=_cmd_serve)
     return parser
 
 

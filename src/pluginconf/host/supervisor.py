@@ -200,6 +200,13 @@ class Supervisor:
         if reason and new in (S.CRASHED, S.FAILED):
             self.last_error = reason
         log.info("plugin %s: %s -> %s %s", self.plugin_id, event.old, new, reason)
+        if event.exit_status is not None or event.stderr_tail:
+            log.warning(
+                "plugin %s: exit status %s; stderr (last lines):\n  %s",
+                self.plugin_id,
+                event.exit_status,
+                "\n  ".join(event.stderr_tail.splitlines()) or "(empty)",
+            )
         for listener in self.listeners:
             listener(event)
         async with self._changed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import parse_qsl
@@ -49,6 +50,7 @@ class ReferenceApp:
         self.disconnects: list[str] = []
         self._routes: dict[str, Handler] = {
             "/echo": self.echo,
+            "/sha256": self.sha256,
             "/bytes": self.bytes,
             "/delay": self.delay,
             "/flush": self.flush,
@@ -99,6 +101,20 @@ class ReferenceApp:
                 await send({"type": "http.response.body", "body": body, "more_body": more})
             if not more:
                 return
+
+    async def sha256(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+        digest = hashlib.sha256()
+        length = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            digest.update(body)
+            length += len(body)
+            if not message.get("more_body", False):
+                break
+        await _respond(send, 200, f"{length} {digest.hexdigest()}\n".encode())
 
     async def bytes(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
         params = self._params(scope)
