@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import signal
@@ -33,12 +34,14 @@ def free_port() -> int:
 
 
 @pytest.fixture
-async def front() -> AsyncIterator[tuple[str, Environment]]:
+async def front(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, Environment]]:
+    """A real uvicorn server with the front; indirect parameter: the body limit."""
+    max_body = getattr(request, "param", MAX_BODY)
     env = Environment()
     env.add("ref", LaunchSpec(argv=REFERENCE))
     env.add("nohttp", LaunchSpec(argv=test_plugin("configurable", "--hooks", "ExecuteCommand")))
     config = uvicorn.Config(
-        HTTPFront(env, max_body_bytes=MAX_BODY),
+        HTTPFront(env, max_body_bytes=max_body),
         host="127.0.0.1",
         port=free_port(),
         lifespan="on",
@@ -138,6 +141,13 @@ async def test_error_mapping(front):
         assert "does not serve HTTP" in nohttp.text
         too_big = await http.post("/plugins/ref/echo", content=b"x" * (MAX_BODY + 1))
         assert too_big.status_code == 413
+
+        async def unknown_length():
+            for _ in range(MAX_BODY // 65536 + 2):
+                yield b"x" * 65536
+
+        streamed = await http.post("/plugins/ref/sha256", content=unknown_length())
+        assert streamed.status_code == 413  # counted as it streams, without a content-length
         await env.get("nohttp").disable()
         inactive = await http.get("/plugins/nohttp/x")
         assert inactive.status_code == 503
@@ -240,3 +250,66 @@ def test_serve_command_serves_a_plugin_directory_and_stops_cleanly(tmp_path: Pat
         if server.poll() is None:
             server.kill()
             server.communicate(timeout=10)
+
+
+HEAVY_BYTES = int(os.environ.get("PLUGINCONF_HEAVY_BYTES", str(256 * 1024 * 1024)))
+RSS_BOUND = 64 * 1024 * 1024
+
+
+async def _peak_rss_growth(work) -> tuple[int, object]:
+    """Run ``work`` while sampling this process's RSS: the host (and the client) live here."""
+    import psutil
+
+    me = psutil.Process()
+    before = me.memory_info().rss
+    peak = before
+    done = asyncio.Event()
+
+    async def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, me.memory_info().rss)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), 0.05)
+
+    sampler = asyncio.ensure_future(sample())
+    try:
+        result = await work
+    finally:
+        done.set()
+        await sampler
+    return peak - before, result
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("front", [None], indirect=True, ids=["no-limit"])
+async def test_host_memory_stays_bounded_both_ways(front):
+    base, _ = front
+    block = generate_bytes(65536, seed=9)
+
+    async def upload_body():
+        for _ in range(HEAVY_BYTES // len(block)):
+            yield block
+
+    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+        growth, reply = await _peak_rss_growth(
+            http.post("/plugins/ref/sha256", content=upload_body())
+        )
+        expected = hashlib.sha256(block * (HEAVY_BYTES // len(block))).hexdigest()
+        assert reply.text == f"{HEAVY_BYTES // len(block) * len(block)} {expected}\n"
+        assert growth <= RSS_BOUND, (
+            f"host RSS grew {growth / 2**20:.1f} MiB on a {HEAVY_BYTES >> 20} MiB upload"
+        )
+
+        async def download() -> int:
+            total = 0
+            async with http.stream("GET", "/plugins/ref/bytes", params={"n": HEAVY_BYTES}) as r:
+                async for piece in r.aiter_raw():
+                    total += len(piece)
+            return total
+
+        growth, total = await _peak_rss_growth(download())
+        assert total == HEAVY_BYTES
+        assert growth <= RSS_BOUND, (
+            f"host RSS grew {growth / 2**20:.1f} MiB on a {HEAVY_BYTES >> 20} MiB download"
+        )
