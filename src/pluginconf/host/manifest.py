@@ -66,10 +66,10 @@ def _table(path: Path, key: str, value: Any) -> dict[str, str]:
     return dict(value)
 
 
-def _program(path: Path, folder: Path, key: str, value: Any) -> str:
+def _program(path: Path, folder: Path, key: str, value: Any, on_path: bool = True) -> str:
     if not isinstance(value, str) or not value:
         raise ManifestError(path, key, f"expected a non-empty string, got {value!r}")
-    if "/" not in value:
+    if on_path and "/" not in value:
         found = shutil.which(value)
         if found is None:
             raise ManifestError(path, key, f"{value!r} is not on PATH")
@@ -120,7 +120,7 @@ def load_manifest(folder: Path) -> Manifest:
             raise ManifestError(
                 path, "runtime", "no venv/bin/python, .venv/bin/python or python3 on PATH"
             )
-        argv = [interpreter, _program(path, folder, "entry", data["entry"])]
+        argv = [interpreter, _program(path, folder, "entry", data["entry"], on_path=False)]
     else:
         raise ManifestError(path, "runtime", f'expected "python" or no runtime, got {runtime!r}')
     argv += _strings(path, "args", data.get("args", []))
