@@ -280,9 +280,10 @@ class Supervisor:
         try:
             self.process = await launch(self.spec)
         except LaunchError as exc:
-            raise _Failure(
-                str(exc).splitlines()[0], type(exc).__name__, exc.exit_status, exc.stderr_tail
-            ) from None
+            reason = str(exc).splitlines()[0]
+            if exc.line is not None:
+                reason += f"; handshake line {exc.line!r}"
+            raise _Failure(reason, type(exc).__name__, exc.exit_status, exc.stderr_tail) from None
         assert self.process.channel is not None
         client = PluginClient(
             self.plugin_id,
