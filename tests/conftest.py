@@ -130,7 +130,8 @@ async def launch_plugin() -> AsyncIterator[Launcher]:
     launched: list[LaunchedPlugin] = []
 
     async def _launch(argv: list[str] | None = None, **kwargs: object) -> LaunchedPlugin:
-        spec = LaunchSpec(argv=argv or REFERENCE, start_timeout_s=30, **kwargs)  # type: ignore[arg-type]
+        kwargs.setdefault("start_timeout_s", 30)
+        spec = LaunchSpec(argv=argv or REFERENCE, **kwargs)  # type: ignore[arg-type]
         plugin = await launch(spec)
         launched.append(plugin)
         return plugin

@@ -103,6 +103,8 @@ class LaunchedPlugin:
         self.log = logging.getLogger(f"pluginconf.host.plugin.{spec.plugin_id}")
         self._drains: list[asyncio.Task[None]] = []
         self.channel: grpc.aio.Channel | None = None
+        # The start timeout counts from here, however late the handshake is read (HS-17).
+        self.spawned_at = time.monotonic()
 
     @property
     def pid(self) -> int:
@@ -140,7 +142,7 @@ class LaunchedPlugin:
     async def read_handshake(self) -> HandshakeLine:
         assert self.process.stdout is not None
         stdout = self.process.stdout
-        deadline = time.monotonic() + self.spec.start_timeout_s
+        deadline = self.spawned_at + self.spec.start_timeout_s
         while True:
             remaining = deadline - time.monotonic()
             try:
