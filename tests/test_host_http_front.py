@@ -33,13 +33,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-async def front(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, Environment]]:
-    """A real uvicorn server with the front; indirect parameter: the body limit."""
-    max_body = getattr(request, "param", MAX_BODY)
-    env = Environment()
-    env.add("ref", LaunchSpec(argv=REFERENCE))
-    env.add("nohttp", LaunchSpec(argv=test_plugin("configurable", "--hooks", "ExecuteCommand")))
+@contextlib.asynccontextmanager
+async def serving(env: Environment, max_body: int | None = None) -> AsyncIterator[str]:
+    """The front over ``env`` under a real uvicorn server; yields its base URL."""
     config = uvicorn.Config(
         HTTPFront(env, max_body_bytes=max_body),
         host="127.0.0.1",
@@ -49,14 +45,26 @@ async def front(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, Envi
     )
     server = uvicorn.Server(config)
     task = asyncio.ensure_future(server.serve())
-    async with asyncio.timeout(30):
-        while not server.started:  # uvicorn offers no event; its own flag, polled briefly
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{config.port}", env
-    server.should_exit = True
-    await asyncio.wait_for(task, 30)
+    try:
+        async with asyncio.timeout(30):
+            while not server.started:  # uvicorn offers a flag, not an event: poll it
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+async def front(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, Environment]]:
+    """A real uvicorn server with the front; indirect parameter: the body limit."""
+    env = Environment()
+    env.add("ref", LaunchSpec(argv=REFERENCE))
+    env.add("nohttp", LaunchSpec(argv=test_plugin("configurable", "--hooks", "ExecuteCommand")))
+    async with serving(env, getattr(request, "param", MAX_BODY)) as base:
+        yield base, env
 
 
 @pytest.mark.parametrize("size", [0, 1, 65537, 16 * 1024 * 1024])
@@ -313,3 +321,30 @@ async def test_host_memory_stays_bounded_both_ways(front):
         assert growth <= RSS_BOUND, (
             f"host RSS grew {growth / 2**20:.1f} MiB on a {HEAVY_BYTES >> 20} MiB download"
         )
+
+
+async def test_plugin_crash_after_the_response_started_truncates(tmp_path):
+    """The process dies mid-response (no end frame): the client must see a truncated body."""
+    import json
+
+    scenario = tmp_path / "crash.json"
+    scenario.write_text(json.dumps({"crash": {"during_http_after_bytes": 100_000}}))
+    fake = Path(__file__).resolve().parent.parent / "fake_interpreters" / "fakeplugin"
+    env = Environment()
+    env.add("fake", LaunchSpec(argv=[sys.executable, str(fake), str(scenario)]))
+    received = bytearray()
+
+    async def download(base: str) -> None:
+        async with (
+            httpx.AsyncClient(base_url=base, timeout=30) as http,
+            http.stream("GET", "/plugins/fake/bytes", params={"n": 1_000_000}) as reply,
+        ):
+            assert reply.status_code == 200
+            async for piece in reply.aiter_raw():
+                received.extend(piece)
+
+    async with serving(env) as base:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await download(base)
+    assert len(received) == 100_000  # every byte sent before the crash, and no more
+    assert received == generate_bytes(100_000)
