@@ -45,7 +45,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
 import httpx
 import psutil
 import sdk_stream_memory as sdk_bench  # next to this file: the raw ServeHTTP echo baseline
@@ -217,40 +216,9 @@ class Baseline:
 
 @contextlib.asynccontextmanager
 async def baseline_server(script: str) -> AsyncIterator[Baseline]:
-    """A baseline server ``script`` in a subprocess on a unix socket; stopped and reaped on exit.
-
-    The script prints "ready" once listening and exits when its stdin closes.
-    """
-    workdir = tempfile.mkdtemp(prefix="pluginconf-bench-")
-    try:
-        address = f"unix:{workdir}/raw.sock"
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            script,
-            address,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
-        channel = None
-        try:
-            assert process.stdout is not None
-            line = await asyncio.wait_for(process.stdout.readline(), 30)
-            if line.strip() != b"ready":
-                raise RuntimeError(f"baseline server did not start (said {line!r})")
-            channel = grpc.aio.insecure_channel(address)
-            await asyncio.wait_for(channel.channel_ready(), 10)
-            yield Baseline(hooks_pb2_grpc.HooksStub(channel), process.pid)
-        finally:
-            if channel is not None:
-                await channel.close(None)
-            if process.returncode is None:
-                assert process.stdin is not None
-                process.stdin.close()
-                await reap(process, 5)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    """A baseline server ``script`` (see sdk_stream_memory.raw_server); reaped on exit."""
+    async with sdk_bench.raw_server(script) as (stub, pid):
+        yield Baseline(stub, pid)
 
 
 @contextlib.asynccontextmanager

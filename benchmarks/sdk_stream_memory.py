@@ -251,14 +251,19 @@ async def measure(
 
 
 @contextlib.asynccontextmanager
-async def raw_server() -> AsyncIterator[tuple[hooks_pb2_grpc.HooksStub, int]]:
-    """The baseline server in a subprocess on a unix socket; stopped and reaped on exit."""
+async def raw_server(
+    script: str = RAW_SERVER,
+) -> AsyncIterator[tuple[hooks_pb2_grpc.HooksStub, int]]:
+    """A baseline server ``script`` in a subprocess on a unix socket; stopped and reaped on exit.
+
+    The script prints "ready" once listening and exits when its stdin closes.
+    """
     workdir = tempfile.mkdtemp(prefix="pluginconf-bench-")
     address = f"unix:{workdir}/raw.sock"
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
-        RAW_SERVER,
+        script,
         address,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
