@@ -188,3 +188,15 @@ async def test_only_documented_transitions_are_possible(supervise):
     sup = supervise()
     with pytest.raises(RuntimeError, match="not allowed"):
         await sup._transition(S.ACTIVE)
+
+
+async def test_plugin_output_is_mirrored_through_grpc_stdio(supervise):
+    sup = supervise()
+    await sup.enable()
+    await sup.wait_for(S.ACTIVE)
+    await command(sup, "/print stdout to the host 🌍")
+    await command(sup, "/print stderr and a warning")
+    async with asyncio.timeout(10):
+        while len(sup.stdio_tail) < 2:  # noqa: ASYNC110 - filled by the mirror task
+            await asyncio.sleep(0.02)
+    assert list(sup.stdio_tail) == [("stdout", "to the host 🌍"), ("stderr", "and a warning")]

@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
+from pluginconf.goplugin import grpc_stdio_pb2, grpc_stdio_pb2_grpc
 from pluginconf.host.breaker import CircuitBreaker
 from pluginconf.host.broker import HostBroker
 from pluginconf.host.client import (
@@ -139,6 +141,9 @@ class Supervisor:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._failure_times: deque[float] = deque()
+        # What the plugin printed after its handshake, through GRPCStdio (IO-7).
+        self.stdio_tail: deque[tuple[str, str]] = deque(maxlen=200)
+        self._stdio_task: asyncio.Task[None] | None = None
         self._consecutive = 0
 
     # -- public ---------------------------------------------------------------------------
@@ -293,6 +298,7 @@ class Supervisor:
         )
         try:
             await client.wait_serving()
+            self._stdio_task = asyncio.create_task(self._mirror_stdio(self.process.channel))
             implemented = await client.load_implemented()
             broker_id = await self._serve_host_api()
             if "OnConfigurationChange" in implemented:
@@ -348,6 +354,26 @@ class Supervisor:
         return await self._broker.serve(
             lambda server: hostapi_pb2_grpc.add_HostAPIServicer_to_server(api, server)
         )
+
+    async def _mirror_stdio(self, channel: grpc.aio.Channel) -> None:
+        """Log what the plugin writes to stdout/stderr, as GRPCStdio serves it (IO-7, IO-8)."""
+        plugin_log = logging.getLogger(f"pluginconf.host.plugin.{self.plugin_id}")
+        names = {
+            grpc_stdio_pb2.StdioData.STDOUT: "stdout",
+            grpc_stdio_pb2.StdioData.STDERR: "stderr",
+        }
+        call = grpc_stdio_pb2_grpc.GRPCStdioStub(channel).StreamStdio(empty_pb2.Empty())
+        try:
+            async for data in call:
+                name = names.get(data.channel, "stdio")
+                for line in data.data.decode("utf-8", "replace").splitlines():
+                    self.stdio_tail.append((name, line))
+                    plugin_log.info("%s: %s", name, line)
+        except grpc.aio.AioRpcError as exc:
+            # A plugin without GRPCStdio, or a stream that ends, is not a failure (IO-8).
+            plugin_log.debug("GRPCStdio ended: %s", exc.code().name)
+        finally:
+            call.cancel()
 
     async def _watch(self) -> _Failure | None:
         """Wait for a stop request (None), the process exiting, or health failing."""
@@ -410,6 +436,10 @@ class Supervisor:
 
     async def _cleanup(self) -> None:
         self.client = None
+        if self._stdio_task is not None:
+            self._stdio_task.cancel()
+            await asyncio.wait({self._stdio_task})
+            self._stdio_task = None
         if self._broker is not None:
             await self._broker.close()
             self._broker = None
