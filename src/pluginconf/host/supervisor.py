@@ -362,18 +362,30 @@ class Supervisor:
             grpc_stdio_pb2.StdioData.STDOUT: "stdout",
             grpc_stdio_pb2.StdioData.STDERR: "stderr",
         }
+        # Chunks are not lines: a line may come in pieces, so each channel keeps its partial.
+        partial: dict[str, bytes] = {}
+
+        def emit(name: str, raw: bytes) -> None:
+            line = raw.decode("utf-8", "replace").rstrip("\r")
+            self.stdio_tail.append((name, line))
+            plugin_log.info("%s: %s", name, line)
+
         call = grpc_stdio_pb2_grpc.GRPCStdioStub(channel).StreamStdio(empty_pb2.Empty())
         try:
             async for data in call:
                 name = names.get(data.channel, "stdio")
-                for line in data.data.decode("utf-8", "replace").splitlines():
-                    self.stdio_tail.append((name, line))
-                    plugin_log.info("%s: %s", name, line)
+                *lines, rest = (partial.pop(name, b"") + data.data).split(b"\n")
+                for raw in lines:
+                    emit(name, raw)
+                if rest:
+                    partial[name] = rest
         except grpc.aio.AioRpcError as exc:
             # A plugin without GRPCStdio, or a stream that ends, is not a failure (IO-8).
             plugin_log.debug("GRPCStdio ended: %s", exc.code().name)
         finally:
             call.cancel()
+            for name, raw in partial.items():
+                emit(name, raw)
 
     async def _watch(self) -> _Failure | None:
         """Wait for a stop request (None), the process exiting, or health failing."""
