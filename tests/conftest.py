@@ -39,6 +39,13 @@ def test_plugin(name: str, *args: str) -> list[str]:
 test_plugin.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
 
 
+def _describe(process: psutil.Process) -> str:
+    try:
+        return f"{process.pid}: {' '.join(process.cmdline())}"
+    except psutil.Error:
+        return f"{process.pid}: (already gone)"
+
+
 def _open_fds() -> dict[int, str]:
     fds = {}
     for name in os.listdir("/proc/self/fd"):
@@ -104,10 +111,12 @@ def no_leaks(request: pytest.FixtureRequest, grpc_warm: None) -> Iterator[None]:
     fds_before = _open_fds()
     yield
     children = me.children(recursive=True)
+    left = [_describe(c) for c in children]
     for child in children:
-        child.kill()
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
     psutil.wait_procs(children, timeout=5)
-    assert not children, f"processes left behind: {[(c.pid, c.cmdline()) for c in children]}"
+    assert not children, f"processes left behind: {left}"
     zombies = [p for p in me.children() if p.status() == psutil.STATUS_ZOMBIE]
     assert not zombies, f"unreaped children: {zombies}"
     leaked_dirs = _socket_dirs() - dirs_before

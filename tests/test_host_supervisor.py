@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 
+import psutil
 import pytest
 from conftest import REFERENCE, test_plugin
 
@@ -200,3 +201,19 @@ async def test_plugin_output_is_mirrored_through_grpc_stdio(supervise):
         while len(sup.stdio_tail) < 2:  # noqa: ASYNC110 - filled by the mirror task
             await asyncio.sleep(0.02)
     assert list(sup.stdio_tail) == [("stdout", "to the host 🌍"), ("stderr", "and a warning")]
+
+
+async def test_a_cancelled_supervisor_leaves_no_plugin_behind(supervise):
+    """asyncio.run cancels every task on Ctrl-C: the plugin must not outlive its supervisor."""
+    sup = supervise()
+    await sup.enable()
+    await sup.wait_for(S.ACTIVE)
+    pid, socket_dir = sup.process.pid, sup.process.socket_dir
+    sup._task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sup._task
+    assert sup.state is S.STOPPED
+    assert sup.events[-1].reason == "supervisor cancelled"
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert not os.path.exists(socket_dir)
+    await sup.disable()  # still safe to call: does not re-raise the cancellation

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import pytest
@@ -111,3 +112,19 @@ async def test_wrong_cookie_exits_before_handshake_with_the_explanation():
     assert isinstance(exc, errors.ExitedBeforeHandshake)
     assert exc.exit_status == 1
     assert "not meant to be executed directly" in exc.stderr_tail
+
+
+@pytest.mark.parametrize("yields", [0, 1, 2, 3, 5, 8])
+async def test_a_cancelled_launch_leaves_nothing_behind(yields):
+    """Cancelled at any point of spawning: no process, no socket directory (the leak check)."""
+    task = asyncio.ensure_future(
+        launch(LaunchSpec(argv=[sys.executable, "-m", "pluginconf", "reference-plugin"]))
+    )
+    for _ in range(yields):
+        await asyncio.sleep(0)
+    task.cancel()
+    try:
+        plugin = await task
+    except asyncio.CancelledError:
+        return
+    await plugin.stop()  # it finished first: stop it normally

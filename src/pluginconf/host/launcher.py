@@ -397,6 +397,10 @@ async def spawn(spec: LaunchSpec) -> LaunchedPlugin:
         raise errors.LaunchError(
             f"could not execute the plugin: {exc.strerror or exc}", argv=spec.argv
         ) from None
+    except BaseException:
+        # Cancelled while the process was being made: the directory must not outlive us.
+        shutil.rmtree(socket_dir, ignore_errors=True)
+        raise
     plugin = LaunchedPlugin(spec, process, socket_dir, client_cert)
     plugin.start_stderr_drain()
     return plugin

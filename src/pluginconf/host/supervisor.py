@@ -162,7 +162,10 @@ class Supervisor:
         """Stop the plugin with the stop sequence (SV-14) and leave it stopped."""
         self._stop.set()
         if self._task is not None:
-            await self._task
+            # Not `await task`: a task cancelled earlier must not cancel this caller.
+            await asyncio.wait({self._task})
+            if not self._task.cancelled() and self._task.exception() is not None:
+                raise self._task.exception()  # type: ignore[misc]
         if self.state in (S.CRASHED, S.RESTARTING, S.FAILED):
             await self._transition(S.STOPPED, "disabled")
 
@@ -218,6 +221,17 @@ class Supervisor:
             self._changed.notify_all()
 
     async def _run(self) -> None:
+        try:
+            await self._supervise()
+        except asyncio.CancelledError:
+            # Cancelled (e.g. the host's event loop is shutting down): no plugin may outlive
+            # its supervisor. Kill, reap and clean up, then record the stop.
+            await self._cleanup()
+            if self.state not in (None, S.STOPPED):
+                await self._transition(S.STOPPED, "supervisor cancelled")
+            raise
+
+    async def _supervise(self) -> None:
         while True:
             await self._transition(S.STARTING)
             try:
