@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from pluginconf import __version__
 
 EXIT_OK = 0
-EXIT_FAILURES = 1
-EXIT_USAGE = 2
 
 
 def _cmd_reference_plugin(args: argparse.Namespace) -> int:
@@ -21,9 +19,15 @@ def _cmd_reference_plugin(args: argparse.Namespace) -> int:
 
 
 def _cmd_plugin(args: argparse.Namespace) -> int:
-    from pluginconf.demo import run_demo
+    from pluginconf.runner.command import run_plugin
 
-    return run_demo(args)
+    return run_plugin(args)
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from pluginconf.runner.command import run_list
+
+    return run_list(args)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -33,12 +37,32 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pluginconf.runner.arguments import add_list_arguments, add_plugin_arguments
+
     parser = argparse.ArgumentParser(
         prog="pluginconf",
         description="Conformance suite for go-plugin style gRPC plugin systems.",
     )
     parser.add_argument("--version", action="version", version=f"pluginconf {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    plugin = sub.add_parser(
+        "plugin",
+        help="check a plugin: the suite plays the host (default: the bundled reference plugin)",
+        description="Run the plugin conformance suite against CMD, given after --, or against "
+        "the bundled reference plugin. Exit status: 0 every MUST case passed and nothing "
+        "listed as known failing passed; 1 conformance failures; 2 usage error, or the "
+        "plugin could not be started at all.",
+    )
+    add_plugin_arguments(plugin)
+    plugin.set_defaults(func=_cmd_plugin)
+
+    listing = sub.add_parser(
+        "list",
+        help="list a suite's cases: ids, levels, profiles, requirement text",
+    )
+    add_list_arguments(listing)
+    listing.set_defaults(func=_cmd_list)
 
     ref = sub.add_parser("reference-plugin", help="run the bundled reference plugin (as a CMD)")
     ref.add_argument(
@@ -48,17 +72,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="listen on a unix socket (default) or on 127.0.0.1",
     )
     ref.set_defaults(func=_cmd_reference_plugin)
-
-    plugin = sub.add_parser(
-        "plugin",
-        help="check a plugin: launch it, handshake, health, every hook, ServeHTTP, shutdown",
-        description="Launch a plugin (default: the bundled reference plugin) under a small "
-        "host and check it. The full conformance suite replaces this run as it lands.",
-    )
-    from pluginconf.demo import add_arguments
-
-    add_arguments(plugin)
-    plugin.set_defaults(func=_cmd_plugin)
 
     serve = sub.add_parser(
         "serve",

@@ -70,6 +70,10 @@ class LaunchSpec:
     # Extra environment, applied last; a None value removes the variable.
     env: Mapping[str, str | None] = field(default_factory=dict)
     connect_timeout_s: float = 5.0
+    # Lines of stderr kept for error reports (HS-22 asks for at least 20).
+    stderr_tail_lines: int = _STDERR_TAIL_LINES
+    # gRPC channel options for connect() (e.g. a larger receive limit).
+    channel_options: Sequence[tuple[str, int | str]] = ()
 
 
 @dataclass
@@ -97,7 +101,9 @@ class LaunchedPlugin:
         self.client_cert = client_cert
         self.handshake: HandshakeLine | None = None
         self.noise_lines: list[str] = []
-        self.stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
+        # Every byte read from stdout up to and including the handshake line, as written.
+        self.stdout_before_handshake = bytearray()
+        self.stderr_tail: deque[str] = deque(maxlen=spec.stderr_tail_lines)
         # Stdout after the handshake: a plugin whose SDK captures stdio writes nothing here.
         self.stdout_after_handshake: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
         self.log = logging.getLogger(f"pluginconf.host.plugin.{spec.plugin_id}")
@@ -139,6 +145,11 @@ class LaunchedPlugin:
             asyncio.ensure_future(self._drain(self.process.stderr, "stderr", self.stderr_tail))
         )
 
+    async def wait_drained(self, timeout_s: float) -> None:
+        """Wait (bounded) until the pipes read so far are drained, e.g. after an exit."""
+        if self._drains:
+            await asyncio.wait(self._drains, timeout=timeout_s)
+
     async def read_handshake(self) -> HandshakeLine:
         assert self.process.stdout is not None
         stdout = self.process.stdout
@@ -158,6 +169,7 @@ class LaunchedPlugin:
                     errors.MalformedHandshake,
                     f"stdout line longer than {_LINE_LIMIT} bytes before the handshake",
                 ) from None
+            self.stdout_before_handshake += raw
             if not raw:
                 await self._settle_exit()
                 if self.process.returncode is not None:
@@ -261,7 +273,7 @@ class LaunchedPlugin:
     async def connect(self, options: Sequence[tuple[str, int | str]] = ()) -> grpc.aio.Channel:
         """Open the gRPC channel to the plugin and wait until it is ready."""
         assert self.handshake is not None
-        opts = list(options)
+        opts = list(options or self.spec.channel_options)
         if self.client_cert is not None and self.handshake.server_cert_der is not None:
             creds = grpc.ssl_channel_credentials(
                 root_certificates=der_to_pem(self.handshake.server_cert_der),

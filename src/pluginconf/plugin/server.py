@@ -17,7 +17,7 @@ import os
 import signal
 import ssl
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,14 +83,15 @@ class HealthService(health_aio.HealthServicer):  # type: ignore[misc]
 
 
 class ControllerService(grpc_controller_pb2_grpc.GRPCControllerServicer):
-    def __init__(self, stop: asyncio.Event) -> None:
-        self._stop = stop
+    def __init__(self, on_shutdown: Callable[[], None]) -> None:
+        self._on_shutdown = on_shutdown
 
     async def Shutdown(
         self, request: grpc_controller_pb2.Empty, context: grpc.aio.ServicerContext[object, object]
     ) -> grpc_controller_pb2.Empty:
         log.debug("GRPCController.Shutdown received")
-        self._stop.set()
+        # Before answering: once the host has the answer, new calls are refused (CT-2).
+        self._on_shutdown()
         return grpc_controller_pb2.Empty()
 
 
@@ -166,8 +167,16 @@ class PluginProcess:
         health_service = HealthService(streams_end)
         broker = PluginBroker(self._config.broker_dial_timeout_s, tls.client if tls else None)
         health_pb2_grpc.add_HealthServicer_to_server(health_service, server)
+        stopping: list[asyncio.Task[None]] = []
+
+        def begin_stop() -> None:
+            """Refuse new calls at once; calls in progress get the grace (CT-2)."""
+            if not stopping:
+                stopping.append(asyncio.ensure_future(server.stop(self._config.shutdown_grace_s)))
+            stop.set()
+
         grpc_controller_pb2_grpc.add_GRPCControllerServicer_to_server(
-            ControllerService(stop), server
+            ControllerService(begin_stop), server
         )
         grpc_stdio_pb2_grpc.add_GRPCStdioServicer_to_server(StdioService(capture), server)
         grpc_broker_pb2_grpc.add_GRPCBrokerServicer_to_server(broker, server)
@@ -192,7 +201,7 @@ class PluginProcess:
                 server_cert_der=tls.cert_der if tls else None,
             ).format()
             # Signals are handled before the handshake: a host may stop us right after it.
-            loop.add_signal_handler(signal.SIGTERM, stop.set)
+            loop.add_signal_handler(signal.SIGTERM, begin_stop)
             # As in go-plugin: a terminal's Ctrl-C reaches the whole process group, and the
             # host, not the plugin, decides how to shut down.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -200,12 +209,14 @@ class PluginProcess:
             watcher = asyncio.ensure_future(self._watch_parent(stop))
             await stop.wait()
             watcher.cancel()
+            begin_stop()
 
             await health_service.enter_graceful_shutdown()
+            # Long-lived streams end now, or they would hold the graceful stop to its grace.
             streams_end.set()
             await broker.close()
             await capture.stop(timeout_s=0.1)
-            await server.stop(self._config.shutdown_grace_s)
+            await stopping[0]
             await listener.close_front()
             if lifespan is not None:
                 await lifespan.shutdown()

@@ -114,6 +114,9 @@ class Splicer:
             return
         try:
             await splice((reader, writer), backend)
+        except asyncio.CancelledError:
+            # Closed by close(): end quietly, as a server callback that is done.
+            writer.close()
         finally:
             self._connections.discard(task)
 

@@ -1,0 +1,179 @@
+"""What several plugin cases do alike: reading raw output, calling hooks, naming outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf.message import Message
+
+from pluginconf.host.launcher import LaunchedPlugin
+from pluginconf.protocol.constants import GRPC_MAX_MESSAGE_BYTES
+from pluginconf.v1 import hooks_pb2, hooks_pb2_grpc
+
+# HK-8: a non-empty lower_snake_case code.
+APP_ERROR_CODE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+UNARY_HOOKS = (
+    "OnConfigurationChange",
+    "OnActivate",
+    "OnDeactivate",
+    "MessageHasBeenPosted",
+    "MessageWillBePosted",
+    "ExecuteCommand",
+)
+ALL_HOOKS = (*UNARY_HOOKS, "ServeHTTP")
+# Hooks that change what the process is (activation, deactivation): called on fresh ones only.
+LIFECYCLE_HOOKS = ("OnActivate", "OnDeactivate")
+NON_BMP = "🧩𝄞𠀋"  # outside the Basic Multilingual Plane (4 bytes each in UTF-8)
+
+
+def handshake_bytes(launched: LaunchedPlugin) -> bytes:
+    """The handshake line exactly as written, terminator included."""
+    raw = bytes(launched.stdout_before_handshake)
+    lines = raw.splitlines(keepends=True)
+    return lines[-1] if lines else b""
+
+
+def bytes_before_handshake(launched: LaunchedPlugin) -> bytes:
+    raw = bytes(launched.stdout_before_handshake)
+    return raw[: len(raw) - len(handshake_bytes(launched))]
+
+
+async def read_available(stream: asyncio.StreamReader | None, timeout_s: float = 0.5) -> bytes:
+    """What is in ``stream`` now or arrives within ``timeout_s``, up to EOF."""
+    if stream is None:
+        return b""
+    data = bytearray()
+    try:
+        async with asyncio.timeout(timeout_s):
+            while chunk := await stream.read(65536):
+                data += chunk
+    except TimeoutError:
+        pass
+    return bytes(data)
+
+
+def show(data: bytes | str, limit: int = 200) -> str:
+    text = repr(data)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+@dataclass
+class HookOutcome:
+    """How one unary hook call ended."""
+
+    hook: str
+    response: Message | None = None
+    code: grpc.StatusCode | None = None
+    details: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.response is not None
+
+    def app_error(self) -> tuple[str, str] | None:
+        if self.response is None or "error" not in self.response.DESCRIPTOR.fields_by_name:
+            return None
+        if not self.response.HasField("error"):
+            return None
+        error = getattr(self.response, "error")  # noqa: B009  # a protobuf field
+        return error.code, error.message
+
+    def describe(self) -> str:
+        if self.response is None:
+            return f"{self.hook}: {self.code.name if self.code else '?'}: {self.details}"
+        error = self.app_error()
+        if error:
+            return f"{self.hook}: OK with AppError {error[0]!r}: {error[1]}"
+        return f"{self.hook}: OK"
+
+
+async def call_hook(
+    stub: hooks_pb2_grpc.HooksAsyncStub, hook: str, request: Message, timeout_s: float = 30.0
+) -> HookOutcome:
+    try:
+        response = await getattr(stub, hook)(request, timeout=timeout_s)
+    except grpc.aio.AioRpcError as exc:
+        return HookOutcome(hook, None, exc.code(), exc.details() or "")
+    return HookOutcome(hook, response)
+
+
+def hook_problem(outcome: HookOutcome) -> str | None:
+    """What HK-8 and HK-10 forbid in a hook's answer: statuses other than OK (or INTERNAL for
+    an unexpected failure), and AppError codes that are not lower_snake_case."""
+    if outcome.response is None:
+        if outcome.code == grpc.StatusCode.INTERNAL:
+            return None  # HK-10 allows INTERNAL for an unexpected failure
+        return f"{outcome.describe()} (a hook answers OK, with AppError for failures: HK-8)"
+    error = outcome.app_error()
+    if error is not None and not APP_ERROR_CODE.match(error[0]):
+        return f"{outcome.describe()}: the code is not lower_snake_case (HK-8)"
+    return None
+
+
+# -- requests ---------------------------------------------------------------------------
+
+
+def post(**fields: Any) -> hooks_pb2.Post:
+    return hooks_pb2.Post(**fields)
+
+
+RequestFactory = Callable[[str], Message]
+
+
+def requests_of(kind: str) -> dict[str, Message]:
+    """One request per unary hook but the lifecycle ones: "empty", "unicode" or "large"."""
+    if kind == "empty":
+        return {
+            "OnConfigurationChange": hooks_pb2.OnConfigurationChangeRequest(),
+            "MessageHasBeenPosted": hooks_pb2.MessageHasBeenPostedRequest(),
+            "MessageWillBePosted": hooks_pb2.MessageWillBePostedRequest(),
+            "ExecuteCommand": hooks_pb2.ExecuteCommandRequest(),
+        }
+    if kind == "unicode":
+        text = f"é ü ß ∑ {NON_BMP} \u200b\u2028 \u0000 end"
+        p = post(
+            id=f"id-{NON_BMP}",
+            channel_id=f"ch-{NON_BMP}",
+            user_id=f"u-{NON_BMP}",
+            message=text,
+            props={NON_BMP: text, "": "", "key": ""},
+            create_at=-(2**63),
+        )
+        return {
+            "OnConfigurationChange": hooks_pb2.OnConfigurationChangeRequest(
+                configuration={NON_BMP: text, "": "", "ascii": "plain"}
+            ),
+            "MessageHasBeenPosted": hooks_pb2.MessageHasBeenPostedRequest(post=p),
+            "MessageWillBePosted": hooks_pb2.MessageWillBePostedRequest(post=p),
+            "ExecuteCommand": hooks_pb2.ExecuteCommandRequest(
+                command=f"/{NON_BMP} {text}", user_id=NON_BMP, channel_id=NON_BMP
+            ),
+        }
+    if kind == "large":
+        # Each request just under the 4 MiB limit: a large string, or many map entries.
+        big = large_text(GRPC_MAX_MESSAGE_BYTES - 4096)
+        many = {f"key-{i:06d}": f"value-{i}" for i in range(40000)}
+        return {
+            "OnConfigurationChange": hooks_pb2.OnConfigurationChangeRequest(configuration=many),
+            "MessageHasBeenPosted": hooks_pb2.MessageHasBeenPostedRequest(
+                post=post(id="large", message=big)
+            ),
+            "MessageWillBePosted": hooks_pb2.MessageWillBePostedRequest(
+                post=post(id="large", message=big)
+            ),
+            "ExecuteCommand": hooks_pb2.ExecuteCommandRequest(command="/large " + big),
+        }
+    raise ValueError(kind)
+
+
+def large_text(n_bytes: int) -> str:
+    """Text of exactly ``n_bytes`` UTF-8 bytes, mixing 1-, 2-, 3- and 4-byte characters."""
+    unit = f"ab é ∑ {NON_BMP} "
+    unit_bytes = len(unit.encode())
+    text = unit * (n_bytes // unit_bytes)
+    return text + "x" * (n_bytes - len(text.encode()))

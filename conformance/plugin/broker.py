@@ -1,0 +1,59 @@
+"""The broker: the stream that lets each side offer the other further services."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+from grpc_health.v1 import health_pb2
+
+from pluginconf._grpc_compat import EOF
+from pluginconf.goplugin import grpc_broker_pb2, grpc_broker_pb2_grpc
+from pluginconf.protocol.constants import HEALTH_SERVICE_NAME
+from pluginconf.runner import Profile, case, expect, fail
+from pluginconf.runner.target import PluginTarget
+
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+
+
+@case(
+    "plugin/broker/unusable-announcements", requirements=["BR-1", "BR-9"], profile=Profile.TRANSPORT
+)
+async def unusable_announcements(t: PluginTarget) -> None:
+    """
+    Purpose: The broker stream survives announcements the plugin cannot use.
+    Procedure: Open plugin.GRPCBroker/StartStream on a new plugin process and announce an id
+      with an unknown network and an id at an address that does not exist; wait 500 ms.
+    Asserts: The stream is still open (neither ended nor failed), and the plugin still
+      answers health checks with SERVING.
+    """
+    fresh = await t.launch()
+    stub = grpc_broker_pb2_grpc.GRPCBrokerStub(fresh.connection)
+    call = stub.StartStream(None)
+    try:
+        t.step("announcing unusable broker ids")
+        await call.write(grpc_broker_pb2.ConnInfo(service_id=4242, network="udp", address="x"))
+        await call.write(
+            grpc_broker_pb2.ConnInfo(
+                service_id=4243, network="unix", address="/nonexistent/pluginconf.sock"
+            )
+        )
+        try:
+            got = await asyncio.wait_for(call.read(), 0.5)
+        except TimeoutError:
+            pass  # still open: what we want
+        except grpc.aio.AioRpcError as exc:
+            fail(
+                f"the broker stream failed after unusable announcements: "
+                f"{exc.code().name}: {exc.details()}"
+            )
+        else:
+            expect(
+                got is not EOF, "the plugin ended the broker stream after unusable announcements"
+            )
+        reply = await fresh.health.Check(
+            health_pb2.HealthCheckRequest(service=HEALTH_SERVICE_NAME), timeout=5
+        )
+        expect(reply.status == _SERVING, "the plugin is no longer SERVING after the announcements")
+    finally:
+        call.cancel()

@@ -1,0 +1,235 @@
+"""AutoMTLS: the plugin's certificate, and whom it lets in."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import re
+
+import grpc
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from pluginconf.host.errors import LaunchError
+from pluginconf.protocol.constants import ENV_CLIENT_CERT, HEALTH_SERVICE_NAME
+from pluginconf.protocol.mtls import generate_certificate
+from pluginconf.runner import Profile, case, expect, fail
+from pluginconf.runner.fresh import FreshPlugin
+from pluginconf.runner.target import PluginTarget
+
+from ._helpers import handshake_bytes, read_available, show
+
+_STD_B64 = re.compile(r"^[A-Za-z0-9+/]*$")
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+
+
+async def _mtls_plugin(t: PluginTarget, connect: bool = True) -> FreshPlugin:
+    try:
+        return await t.launch(auto_mtls=True, connect=connect)
+    except LaunchError as exc:
+        fail(f"started with PLUGIN_CLIENT_CERT set (AutoMTLS), the plugin was rejected:\n{exc}")
+
+
+async def _check(channel: grpc.aio.Channel) -> str | None:
+    """None when a health check through ``channel`` answers, else how it failed."""
+    try:
+        await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=HEALTH_SERVICE_NAME), timeout=3
+        )
+    except grpc.aio.AioRpcError as exc:
+        return f"{exc.code().name}: {exc.details()}"
+    return None
+
+
+def _certificate_problems(field: str, started: datetime.datetime) -> list[str]:
+    if not field:
+        return ["field 6 (the certificate) is empty"]
+    problems = []
+    if "=" in field:
+        problems.append("field 6 has '=' padding; go-plugin sends unpadded base64")
+    if not _STD_B64.match(field.rstrip("=")):
+        problems.append("field 6 is not standard-alphabet base64")
+    try:
+        der = base64.b64decode(field.rstrip("=") + "=" * (-len(field.rstrip("=")) % 4))
+        cert = x509.load_der_x509_certificate(der)
+    except (binascii.Error, ValueError) as exc:
+        return [*problems, f"field 6 is not a DER certificate: {exc}"]
+    ext = cert.extensions
+    try:
+        names = ext.get_extension_for_class(x509.SubjectAlternativeName).value
+        if "localhost" not in names.get_values_for_type(x509.DNSName):
+            problems.append("subjectAltName lacks DNS:localhost")
+    except x509.ExtensionNotFound:
+        problems.append("no subjectAltName")
+    try:
+        if not ext.get_extension_for_class(x509.BasicConstraints).value.ca:
+            problems.append("basicConstraints is not CA:true")
+    except x509.ExtensionNotFound:
+        problems.append("no basicConstraints")
+    try:
+        usage = ext.get_extension_for_class(x509.KeyUsage).value
+        if not (usage.digital_signature and usage.key_cert_sign):
+            problems.append("keyUsage lacks digitalSignature or keyCertSign")
+    except x509.ExtensionNotFound:
+        problems.append("no keyUsage")
+    try:
+        eku = ext.get_extension_for_class(x509.ExtendedKeyUsage).value
+        for oid, name in (
+            (ExtendedKeyUsageOID.SERVER_AUTH, "serverAuth"),
+            (ExtendedKeyUsageOID.CLIENT_AUTH, "clientAuth"),
+        ):
+            if oid not in eku:
+                problems.append(f"extendedKeyUsage lacks {name}")
+    except x509.ExtensionNotFound:
+        problems.append("no extendedKeyUsage")
+    # 30 s before generation; 5 s of slack for the process's start-up.
+    if cert.not_valid_before_utc > started - datetime.timedelta(seconds=25):
+        problems.append(
+            f"notBefore {cert.not_valid_before_utc:%H:%M:%S} is not 30 s before the "
+            f"process started ({started:%H:%M:%S})"
+        )
+    if cert.not_valid_after_utc < started + datetime.timedelta(days=1):
+        problems.append(f"notAfter {cert.not_valid_after_utc} leaves less than a day")
+    return problems
+
+
+@case(
+    "plugin/mtls/handshake-certificate",
+    requirements=["HS-14", "TLS-1", "TLS-4"],
+    profile=Profile.TRANSPORT,
+)
+async def handshake_certificate(t: PluginTarget) -> None:
+    """
+    Purpose: With AutoMTLS the plugin returns a certificate a go-plugin host can use, and
+      serves TLS with it.
+    Procedure: Start the plugin with PLUGIN_CLIENT_CERT set to the suite's certificate; read
+      the handshake's sixth field; connect with TLS, presenting the suite's certificate and
+      trusting only the plugin's.
+    Asserts: Field 6 is unpadded standard base64 of a DER certificate with SAN localhost,
+      CA:true, keyUsage digitalSignature and keyCertSign, extendedKeyUsage serverAuth and
+      clientAuth, valid from 30 s before it was made for more than a day; a health check
+      over TLS answers SERVING.
+    """
+    started = datetime.datetime.now(datetime.UTC)
+    fresh = await _mtls_plugin(t, connect=False)
+    line = handshake_bytes(fresh.launched).decode("utf-8", "replace").rstrip("\r\n")
+    fields = line.split("|")
+    field = fields[5] if len(fields) > 5 else ""
+    problems = _certificate_problems(field, started)
+    expect(not problems, f"handshake {show(line, 120)}:\n" + "\n".join(problems))
+    await fresh.connect()
+    reply = await fresh.health.Check(
+        health_pb2.HealthCheckRequest(service=HEALTH_SERVICE_NAME), timeout=5
+    )
+    expect(reply.status == _SERVING, f"over TLS, health answered {reply.status}")
+
+
+@case("plugin/mtls/fresh-key-per-process", requirements=["TLS-3"], profile=Profile.TRANSPORT)
+async def fresh_key_per_process(t: PluginTarget) -> None:
+    """
+    Purpose: Each plugin process makes its own key pair, never reusing one.
+    Procedure: Start the plugin twice with AutoMTLS.
+    Asserts: The two certificates, and their public keys, differ.
+    """
+    first = await _mtls_plugin(t, connect=False)
+    second = await _mtls_plugin(t, connect=False)
+    a, b = first.handshake.server_cert_der, second.handshake.server_cert_der
+    expect(a and b, "a process presented no certificate")
+    assert a is not None  # for the type checker
+    assert b is not None
+    key_a = x509.load_der_x509_certificate(a).public_key()
+    key_b = x509.load_der_x509_certificate(b).public_key()
+    expect(a != b, "two processes presented the same certificate")
+    expect(key_a != key_b, "two processes used the same key pair")
+
+
+@case("plugin/mtls/refuses-plaintext", requirements=["TLS-1"], profile=Profile.TRANSPORT)
+async def refuses_plaintext(t: PluginTarget) -> None:
+    """
+    Purpose: With AutoMTLS the plugin serves nothing without TLS.
+    Procedure: Start the plugin with AutoMTLS and make a plaintext health check at its
+      address.
+    Asserts: The check fails.
+    """
+    fresh = await _mtls_plugin(t, connect=False)
+    channel = grpc.aio.insecure_channel(fresh.launched.target())
+    try:
+        failure = await _check(channel)
+    finally:
+        await channel.close(None)
+    expect(failure is not None, "a plaintext health check was answered despite AutoMTLS")
+
+
+@case(
+    "plugin/mtls/refuses-client-without-certificate",
+    requirements=["TLS-7"],
+    profile=Profile.TRANSPORT,
+)
+async def refuses_client_without_certificate(t: PluginTarget) -> None:
+    """
+    Purpose: Only the host that started the plugin can call it.
+    Procedure: Start the plugin with AutoMTLS; connect with TLS trusting its certificate but
+      presenting none, and make a health check.
+    Asserts: The check fails: the TLS handshake requires a client certificate.
+    """
+    fresh = await _mtls_plugin(t, connect=False)
+    tls = await fresh.connect_tls(None)
+    try:
+        failure = await _check(tls.channel)
+    finally:
+        await tls.close()
+    expect(failure is not None, "a client without a certificate was served")
+
+
+@case(
+    "plugin/mtls/refuses-unknown-client-certificate",
+    requirements=["TLS-7"],
+    profile=Profile.TRANSPORT,
+)
+async def refuses_unknown_client_certificate(t: PluginTarget) -> None:
+    """
+    Purpose: The only client certificate the plugin accepts is the one in PLUGIN_CLIENT_CERT.
+    Procedure: Start the plugin with AutoMTLS; connect presenting another self-signed
+      certificate made the same way, and make a health check.
+    Asserts: The check fails.
+    """
+    fresh = await _mtls_plugin(t, connect=False)
+    tls = await fresh.connect_tls(generate_certificate("someone-else"))
+    try:
+        failure = await _check(tls.channel)
+    finally:
+        await tls.close()
+    expect(failure is not None, "a client with an unrelated certificate was served")
+
+
+@case(
+    "plugin/mtls/unusable-client-certificate",
+    requirements=["TLS-2"],
+    profile=Profile.TRANSPORT,
+)
+async def unusable_client_certificate(t: PluginTarget) -> None:
+    """
+    Purpose: A plugin that cannot do the AutoMTLS it was asked for does not serve without it.
+    Procedure: Start the plugin with PLUGIN_CLIENT_CERT set to text that is no certificate.
+    Asserts: It exits with status 1 within 5 s, with a message on stderr and nothing on
+      stdout.
+    """
+    fresh = await t.spawn(env={ENV_CLIENT_CERT: "not a certificate"})
+    exited = await fresh.wait_exit(5.0)
+    stdout = await read_available(fresh.launched.process.stdout, 0.5)
+    await fresh.launched.wait_drained(1.0)
+    expect(
+        exited,
+        f"the plugin still runs 5 s after being given an unusable certificate; "
+        f"stdout: {show(stdout)}",
+    )
+    problems = []
+    if fresh.exit_status != 1:
+        problems.append(f"exit status {fresh.exit_status}, expected 1")
+    if stdout:
+        problems.append(f"stdout {show(stdout)}")
+    if not fresh.stderr_text().strip():
+        problems.append("nothing on stderr")
+    expect(not problems, "with PLUGIN_CLIENT_CERT='not a certificate': " + "; ".join(problems))

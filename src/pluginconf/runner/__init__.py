@@ -1,0 +1,34 @@
+"""The conformance runner: cases (model), finding them (registry), running them (engine),
+the pytest plugin (pytest_plugin), the command line (command) and the reports (report)."""
+
+from pluginconf.runner.model import (
+    Case,
+    CaseFailed,
+    CaseFamily,
+    CaseResult,
+    CaseSkipped,
+    Level,
+    Outcome,
+    Profile,
+    case,
+    case_each,
+    expect,
+    fail,
+    skip,
+)
+
+__all__ = [
+    "Case",
+    "CaseFailed",
+    "CaseFamily",
+    "CaseResult",
+    "CaseSkipped",
+    "Level",
+    "Outcome",
+    "Profile",
+    "case",
+    "case_each",
+    "expect",
+    "fail",
+    "skip",
+]

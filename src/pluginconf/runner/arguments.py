@@ -1,0 +1,88 @@
+"""The command-line arguments of `pluginconf plugin` and `pluginconf list`.
+
+Kept apart from command.py so that building the parser imports neither pytest nor the
+runner: `pluginconf reference-plugin` shares the parser and must start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+PROFILES = ("transport", "hooks", "sdk")
+SUITES = ("plugin", "host")
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+
+
+def _workers(text: str) -> str:
+    if text == "auto" or (text.isdigit() and int(text) >= 0):
+        return text
+    raise argparse.ArgumentTypeError(f"-n {text!r}: expected a number of workers or 'auto'")
+
+
+def add_plugin_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        help="transport: any go-plugin gRPC plugin; hooks: any pluginconf.v1 hooks plugin; "
+        "sdk: the conformance plugin, byte for byte (default: sdk for the bundled reference "
+        "plugin, hooks for a CMD)",
+    )
+    parser.add_argument(
+        "--run", action="append", default=[], metavar="GLOB", help="run only matching cases"
+    )
+    parser.add_argument(
+        "--skip", action="append", default=[], metavar="GLOB", help="leave out matching cases"
+    )
+    parser.add_argument(
+        "--known-failing",
+        metavar="FILE",
+        help="cases expected to fail (one id or glob per line, then the reason); one that "
+        "passes fails the run",
+    )
+    parser.add_argument("--json", metavar="FILE", help="write the JSON report to FILE")
+    parser.add_argument("--junit-xml", metavar="FILE", help="write a JUnit XML report to FILE")
+    parser.add_argument(
+        "-n",
+        dest="workers",
+        type=_workers,
+        default="0",
+        metavar="N",
+        help="parallel workers (pytest-xdist), each with its own plugin processes; 'auto' for "
+        "one per CPU (default: 0, in this process)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="print every case")
+    parser.add_argument(
+        "--magic-cookie",
+        default="PLUGINCONF_MAGIC_COOKIE=pluginconf",
+        metavar="KEY=VALUE",
+        help="the cookie the host sets (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--protocol-versions",
+        default="1",
+        metavar="V[,V...]",
+        help="app protocol versions the host offers (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--start-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for the handshake (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-body",
+        type=int,
+        default=DEFAULT_MAX_BODY,
+        metavar="BYTES",
+        help="the largest body the sdk cases send; larger fixed sizes are skipped "
+        "(default: %(default)s)",
+    )
+
+
+def add_list_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("suite", choices=SUITES, help="which suite's cases")
+    parser.add_argument("--profile", choices=PROFILES, help="only this profile")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also print Purpose, Procedure, Asserts"
+    )

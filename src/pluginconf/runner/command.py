@@ -1,0 +1,132 @@
+"""`pluginconf plugin` and `pluginconf list`: the runner's command line, over pytest.
+
+`pluginconf plugin` checks its arguments and the selection, starts the target once (a target
+that cannot be started at all is exit 2, with the reason), then runs the selected cases with
+pytest and the plugin of pytest_plugin.py (xdist for -n), in a private directory with an
+empty configuration so that no project's pytest settings apply. It prints its own console
+(console.py) and writes the JSON report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shlex
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from pluginconf.host.errors import LaunchError
+from pluginconf.runner.console import ConsoleReporter
+from pluginconf.runner.known_failing import load_known_failing
+from pluginconf.runner.model import Profile
+from pluginconf.runner.pytest_plugin import REFERENCE_WORD, build_options, preflight
+from pluginconf.runner.registry import Selection, SelectionError, load_cases
+from pluginconf.runner.report import EXIT_FAILURES, EXIT_USAGE, exit_code, json_report, write_json
+from pluginconf.runner.spec import requirements
+
+
+def _usage(message: str) -> int:
+    print(f"pluginconf plugin: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def run_plugin(args: argparse.Namespace) -> int:
+    command: list[str] = list(args.target)
+    try:
+        options = build_options(
+            command,
+            profile=args.profile,
+            magic_cookie=args.magic_cookie,
+            protocol_versions=args.protocol_versions,
+            start_timeout=args.start_timeout,
+            max_body=args.max_body,
+        )
+        cases = load_cases("plugin")
+        profile = options.effective_profile
+        selected = Selection(profile, tuple(args.run), tuple(args.skip)).apply(cases)
+        known = load_known_failing(args.known_failing, [c.id for c in cases])
+    except (ValueError, SelectionError) as exc:
+        return _usage(str(exc))
+    if not selected:
+        return _usage(f"no case of the {profile} profile is selected by --run/--skip")
+    started = time.monotonic()
+    try:
+        asyncio.run(preflight(options))
+    except LaunchError as exc:
+        print(f"pluginconf plugin: the plugin could not be started:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    reporter = ConsoleReporter(selected, known, args.verbose)
+    with tempfile.TemporaryDirectory(prefix="pluginconf-run-") as workdir:
+        ini = Path(workdir, "pytest.ini")
+        ini.write_text("[pytest]\n", encoding="utf-8")
+        pytest_args = [
+            "-c", str(ini), "--rootdir", workdir, workdir,
+            "-p", "pluginconf.runner.pytest_plugin",
+            "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:asyncio",
+            "--pluginconf-plugin-cmd", shlex.join(command) if command else REFERENCE_WORD,
+            "--pluginconf-no-preflight",
+            "--pluginconf-magic-cookie", args.magic_cookie,
+            "--pluginconf-protocol-versions", args.protocol_versions,
+            "--pluginconf-start-timeout", str(args.start_timeout),
+            "--pluginconf-max-body", str(args.max_body),
+            "--pluginconf-profile", str(profile),
+        ]  # fmt: skip
+        for pattern in args.run:
+            pytest_args += ["--pluginconf-run", pattern]
+        for pattern in args.skip:
+            pytest_args += ["--pluginconf-skip", pattern]
+        if args.known_failing:
+            pytest_args += ["--pluginconf-known-failing", args.known_failing]
+        if args.workers != "0":
+            pytest_args += ["-n", args.workers]
+        if args.junit_xml:
+            pytest_args += ["--junitxml", args.junit_xml, "-o", "junit_suite_name=pluginconf"]
+        reporter.start()
+        try:
+            status = pytest.main(pytest_args, plugins=[reporter])
+        finally:
+            reporter.stop()
+    duration = time.monotonic() - started
+    reports = reporter.finish()
+    reporter.print_summary(reports, duration)
+    if args.json:
+        write_json(
+            args.json, json_report("plugin", options.report_target, str(profile), reports, duration)
+        )
+    if status == pytest.ExitCode.USAGE_ERROR:
+        return EXIT_USAGE
+    if status in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR):
+        name = pytest.ExitCode(status).name.lower().replace("_", " ")
+        print(f"pluginconf plugin: the run did not complete ({name})", file=sys.stderr)
+        return EXIT_FAILURES
+    return exit_code(reports)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    texts = requirements()
+    cases = load_cases(args.suite)
+    if args.profile:
+        cases = [c for c in cases if c.profile == Profile(args.profile)]
+    wrap = textwrap.TextWrapper(width=100, initial_indent="    ", subsequent_indent="          ")
+    for case in cases:
+        print(f"{case.id}  {case.level}  {case.profile}")
+        for rid in case.requirements:
+            print(wrap.fill(f"{rid:<5} {texts[rid].text}"))
+        if args.verbose:
+            for name, text in (
+                ("Purpose", case.description.purpose),
+                ("Procedure", case.description.procedure),
+                ("Asserts", case.description.asserts),
+            ):
+                print(
+                    textwrap.fill(
+                        f"{name}: {text}", 100, initial_indent="    ", subsequent_indent="      "
+                    )
+                )
+    print(f"{len(cases)} cases")
+    return 0

@@ -1,0 +1,216 @@
+"""What a conformance case is, and what running one can come to.
+
+A case is data: a stable id, the requirements it checks, a level, the profile it belongs to,
+a Purpose / Procedure / Asserts description, and a procedure (an async function given the
+target). Cases are made with :func:`case` or :func:`case_each` in the modules of
+``pluginconf.conformance``; the runner finds them there (registry.py) and runs them
+(engine.py). A procedure proves a failure by raising :class:`CaseFailed` (through
+:func:`expect`), and declares a case not applicable by raising :class:`CaseSkipped`.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import textwrap
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, NoReturn, TypeVar
+
+T = TypeVar("T")
+Procedure = Callable[[Any], Awaitable[None]]
+
+_ID = re.compile(r"^(plugin|host)(/[a-z0-9][a-z0-9.-]*)+$")
+_SECTIONS = ("Purpose", "Procedure", "Asserts")
+
+
+class Level(enum.StrEnum):
+    """How strongly a case's requirements bind; only MUST failures fail a run."""
+
+    MUST = "MUST"
+    SHOULD = "SHOULD"
+
+
+class Profile(enum.StrEnum):
+    """Which plugins a case applies to. Profiles nest: sdk includes hooks includes transport."""
+
+    TRANSPORT = "transport"  # any go-plugin gRPC plugin
+    HOOKS = "hooks"  # any plugin of the pluginconf.v1 hooks protocol
+    SDK = "sdk"  # the conformance plugin (docs/reference-plugin.md), byte for byte
+
+    @property
+    def rank(self) -> int:
+        return list(Profile).index(self)
+
+    def includes(self, other: Profile) -> bool:
+        return other.rank <= self.rank
+
+
+class Outcome(enum.StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    XFAILED = "xfailed"  # listed as known failing, and failed
+    XPASSED = "xpassed"  # listed as known failing, but passed: fails the run
+    ERROR = "error"  # the suite itself went wrong; the message has the traceback
+
+
+class CaseFailed(Exception):
+    """The target broke the case's requirements; the message is the evidence."""
+
+
+class CaseSkipped(Exception):
+    """The case does not apply to this target; the message says why."""
+
+
+class CaseDefinitionError(Exception):
+    """A case is defined wrongly (bad id, missing description); a defect of the suite."""
+
+
+def expect(condition: object, evidence: str) -> None:
+    """Fail the case with ``evidence`` unless ``condition`` holds."""
+    if not condition:
+        raise CaseFailed(evidence)
+
+
+def fail(evidence: str) -> NoReturn:
+    raise CaseFailed(evidence)
+
+
+def skip(reason: str) -> NoReturn:
+    raise CaseSkipped(reason)
+
+
+@dataclass(frozen=True)
+class Description:
+    purpose: str
+    procedure: str
+    asserts: str
+
+    @classmethod
+    def parse(cls, case_id: str, docstring: str | None) -> Description:
+        """Split a Purpose / Procedure / Asserts docstring into its three sections."""
+        text = textwrap.dedent(docstring or "").strip()
+        found: dict[str, list[str]] = {}
+        current: list[str] | None = None
+        for line in text.splitlines():
+            head, sep, rest = line.partition(":")
+            if sep and head.strip() in _SECTIONS and not line.startswith(" "):
+                current = found.setdefault(head.strip(), [])
+                if rest.strip():
+                    current.append(rest.strip())
+            elif current is not None:
+                current.append(line.strip())
+        missing = [s for s in _SECTIONS if not found.get(s)]
+        if missing:
+            raise CaseDefinitionError(
+                f"case {case_id}: its docstring lacks {', '.join(missing)}; write it as "
+                "'Purpose: ...', 'Procedure: ...', 'Asserts: ...'"
+            )
+        parts = (" ".join(" ".join(found[s]).split()) for s in _SECTIONS)
+        return cls(*parts)
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    requirements: tuple[str, ...]
+    level: Level
+    profile: Profile
+    description: Description
+    procedure: Procedure
+    timeout_s: float = 60.0
+    # "Heavy" cases move large amounts of data; `--max-body` bounds them.
+    heavy: bool = False
+
+    def __post_init__(self) -> None:
+        if not _ID.match(self.id):
+            raise CaseDefinitionError(
+                f"case id {self.id!r} is not hierarchical lower-case words separated by '/', "
+                "starting with plugin/ or host/"
+            )
+        if not self.requirements:
+            raise CaseDefinitionError(f"case {self.id}: cites no requirement")
+
+    @property
+    def suite(self) -> str:
+        return self.id.split("/", 1)[0]
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    case_id: str
+    outcome: Outcome
+    message: str = ""
+    duration_s: float = 0.0
+
+
+def case(
+    case_id: str,
+    *,
+    requirements: Sequence[str],
+    profile: Profile,
+    level: Level = Level.MUST,
+    timeout_s: float = 60.0,
+    heavy: bool = False,
+) -> Callable[[Procedure], Case]:
+    """Make a case of an async procedure whose docstring is its description."""
+
+    def make(procedure: Procedure) -> Case:
+        return Case(
+            id=case_id,
+            requirements=tuple(requirements),
+            level=level,
+            profile=profile,
+            description=Description.parse(case_id, procedure.__doc__),
+            procedure=procedure,
+            timeout_s=timeout_s,
+            heavy=heavy,
+        )
+
+    return make
+
+
+@dataclass(frozen=True)
+class CaseFamily(Generic[T]):
+    """One procedure run over a table of values: one case per value, ``{}`` in id and docs."""
+
+    cases: tuple[Case, ...]
+
+
+def case_each(
+    id_template: str,
+    values: Iterable[T],
+    *,
+    requirements: Sequence[str],
+    profile: Profile,
+    level: Level = Level.MUST,
+    timeout_s: float = 60.0,
+    heavy: Callable[[T], bool] = lambda _: False,
+) -> Callable[[Callable[[Any, T], Awaitable[None]]], CaseFamily[T]]:
+    """Make one case per value; the procedure takes the target and the value."""
+
+    def make(procedure: Callable[[Any, T], Awaitable[None]]) -> CaseFamily[T]:
+        made = []
+        for value in values:
+            case_id = id_template.format(value)
+            doc = (procedure.__doc__ or "").replace("{value}", str(value))
+
+            async def bound(target: Any, _value: T = value) -> None:
+                await procedure(target, _value)
+
+            made.append(
+                Case(
+                    id=case_id,
+                    requirements=tuple(requirements),
+                    level=level,
+                    profile=profile,
+                    description=Description.parse(case_id, doc),
+                    procedure=bound,
+                    timeout_s=timeout_s,
+                    heavy=heavy(value),
+                )
+            )
+        return CaseFamily(tuple(made))
+
+    return make

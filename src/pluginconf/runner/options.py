@@ -1,0 +1,66 @@
+"""What the plugin suite runs against, and how: the target command and its handshake."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from pluginconf.host.launcher import LaunchSpec
+from pluginconf.protocol.constants import DEFAULT_MAGIC_COOKIE, MagicCookie
+from pluginconf.runner.arguments import DEFAULT_MAX_BODY
+from pluginconf.runner.model import Profile
+
+# How reports name the bundled reference plugin.
+REFERENCE_COMMAND = ("pluginconf", "reference-plugin")
+# The suite reads messages up to this size, so that a plugin sending one over gRPC's 4 MiB
+# limit is caught with its size (TR-11) instead of failing with RESOURCE_EXHAUSTED.
+SUITE_MAX_RECEIVE = 64 * 1024 * 1024
+SUITE_CHANNEL_OPTIONS: tuple[tuple[str, int | str], ...] = (
+    ("grpc.max_receive_message_length", SUITE_MAX_RECEIVE),
+)
+
+
+@dataclass(frozen=True)
+class PluginSuiteOptions:
+    command: tuple[str, ...] = ()  # empty: the bundled reference plugin
+    profile: Profile | None = None  # None: sdk for the reference plugin, hooks otherwise
+    magic_cookie: MagicCookie = DEFAULT_MAGIC_COOKIE
+    protocol_versions: tuple[int, ...] = (1,)
+    start_timeout_s: float = 60.0
+    max_body: int = DEFAULT_MAX_BODY
+    # Extra environment for every launch (tests use it; a None value removes a variable).
+    env: Mapping[str, str | None] = field(default_factory=dict)
+
+    @property
+    def is_reference(self) -> bool:
+        return not self.command
+
+    @property
+    def effective_profile(self) -> Profile:
+        if self.profile is not None:
+            return self.profile
+        return Profile.SDK if self.is_reference else Profile.HOOKS
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        if self.command:
+            return self.command
+        return (sys.executable, "-m", "pluginconf", "reference-plugin")
+
+    @property
+    def report_target(self) -> list[str]:
+        return list(self.command or REFERENCE_COMMAND)
+
+    def launch_spec(self, **changes: object) -> LaunchSpec:
+        """The LaunchSpec a conformant host would use, with ``changes`` applied."""
+        spec = LaunchSpec(
+            argv=self.argv,
+            plugin_id="target",
+            magic_cookie=self.magic_cookie,
+            protocol_versions=self.protocol_versions,
+            start_timeout_s=self.start_timeout_s,
+            env=dict(self.env),
+            stderr_tail_lines=200,
+        )
+        return replace(spec, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,270 @@
+"""The conformance suite as a pytest plugin, for a project's own test run.
+
+Registered through the ``pytest11`` entry point and inert unless asked for:
+
+    pytest --pluginconf-plugin-cmd "./my-plugin --flag"          # CMD in shell words
+    pytest --pluginconf-plugin-cmd reference                     # the bundled plugin
+    pytest --pluginconf-plugin-cmd ./my-plugin --pluginconf-profile transport -n 2
+
+Each selected case becomes a test item ``pluginconf::<case id>`` (select with ``-k``, or
+``--pluginconf-run``/``--pluginconf-skip`` globs). Each pytest process (every xdist worker)
+runs its cases in one event loop of its own, with one shared plugin process and fresh ones
+for the cases about launching; everything is stopped and reaped at the end of the session.
+A failed MUST case fails its test with the evidence as the message; a failed SHOULD case is
+an xfail; ``--pluginconf-known-failing FILE`` turns listed cases into strict xfails.
+``pluginconf plugin`` is this plugin under a console of its own (command.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from pluginconf.host.errors import LaunchError
+from pluginconf.host.launcher import launch
+from pluginconf.protocol.constants import MagicCookie
+from pluginconf.runner.arguments import DEFAULT_MAX_BODY
+from pluginconf.runner.engine import SuiteSession
+from pluginconf.runner.known_failing import KnownFailing, load_known_failing
+from pluginconf.runner.model import Case, CaseResult, Level, Outcome, Profile
+from pluginconf.runner.options import PluginSuiteOptions
+from pluginconf.runner.registry import Selection, SelectionError, load_cases
+
+NODE_PREFIX = "pluginconf::"
+# The user property carrying a case's result, as JSON, to the controller (xdist) and reports.
+RESULT_PROPERTY = "pluginconf"
+REFERENCE_WORD = "reference"
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    options: PluginSuiteOptions
+    cases: list[Case]
+    known: KnownFailing
+    preflight: bool
+
+
+_CONFIG = pytest.StashKey[SuiteConfig]()
+_RUNNER = pytest.StashKey["CaseRunner"]()
+
+
+def parse_versions(text: str) -> tuple[int, ...]:
+    try:
+        versions = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        versions = ()
+    if not versions or any(v < 0 for v in versions):
+        raise ValueError(
+            f"protocol versions {text!r} are not a comma-separated list of non-negative "
+            "integers, e.g. 5,6"
+        )
+    return versions
+
+
+def build_options(
+    command: list[str],
+    *,
+    profile: str | None,
+    magic_cookie: str,
+    protocol_versions: str,
+    start_timeout: float,
+    max_body: int,
+) -> PluginSuiteOptions:
+    """Options from command-line values; ValueError names the bad one and what to give."""
+    if start_timeout <= 0:
+        raise ValueError(f"--start-timeout {start_timeout:g} must be more than 0 seconds")
+    if max_body < 0:
+        raise ValueError(f"--max-body {max_body} must be 0 or more bytes")
+    return PluginSuiteOptions(
+        command=tuple(command),
+        profile=Profile(profile) if profile else None,
+        magic_cookie=MagicCookie.parse(magic_cookie),
+        protocol_versions=parse_versions(protocol_versions),
+        start_timeout_s=start_timeout,
+        max_body=max_body,
+    )
+
+
+async def preflight(options: PluginSuiteOptions) -> None:
+    """Start the target once and stop it; LaunchError when it cannot be started at all."""
+    plugin = await launch(options.launch_spec())
+    await plugin.stop()
+
+
+class CaseRunner:
+    """One event loop and one SuiteSession per pytest process, made on first use."""
+
+    def __init__(self, options: PluginSuiteOptions) -> None:
+        self._options = options
+        self._loop: asyncio.Runner | None = None
+        self._session: SuiteSession | None = None
+
+    def run(self, case: Case) -> CaseResult:
+        if self._loop is None:
+            self._loop = asyncio.Runner()
+            self._session = SuiteSession(self._options)
+        assert self._session is not None
+        return self._loop.run(self._session.run(case))
+
+    def close(self) -> None:
+        if self._loop is not None and self._session is not None:
+            self._loop.run(self._session.aclose())
+            self._loop.close()
+            self._loop = None
+
+
+class CaseFailure(Exception):
+    """A MUST case failed; the message is the evidence."""
+
+
+class SuiteDefect(Exception):
+    """The suite itself failed while running a case."""
+
+
+class CaseItem(pytest.Item):
+    def __init__(self, *, case: Case, known_failing: str | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+        self.known_failing = known_failing
+
+    def runtest(self) -> None:
+        result = self.config.stash[_RUNNER].run(self.case)
+        self.user_properties.append(
+            (
+                RESULT_PROPERTY,
+                json.dumps(
+                    {
+                        "id": self.case.id,
+                        "outcome": str(result.outcome),
+                        "message": result.message,
+                        "duration_s": result.duration_s,
+                    }
+                ),
+            )
+        )
+        if result.outcome is Outcome.SKIPPED:
+            pytest.skip(result.message)
+        if result.outcome is Outcome.ERROR:
+            raise SuiteDefect(result.message)
+        if result.outcome is Outcome.FAILED:
+            if self.case.level is Level.SHOULD and self.known_failing is None:
+                pytest.xfail(f"SHOULD not met: {result.message}")
+            raise CaseFailure(result.message)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
+        if isinstance(excinfo.value, (CaseFailure, SuiteDefect)):
+            return f"{self.case.id} [{self.case.level} {' '.join(self.case.requirements)}]\n" + str(
+                excinfo.value
+            )
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, f"{self.case.id} [{self.case.level}]"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("pluginconf", "pluginconf conformance suite")
+    group.addoption(
+        "--pluginconf-plugin-cmd",
+        metavar="CMD",
+        help="run the plugin conformance suite against CMD (shell words); "
+        f"{REFERENCE_WORD!r} for the bundled reference plugin",
+    )
+    group.addoption(
+        "--pluginconf-profile",
+        choices=[p.value for p in Profile],
+        help="transport, hooks or sdk (default: sdk for the reference plugin, else hooks)",
+    )
+    group.addoption("--pluginconf-run", action="append", default=[], metavar="GLOB")
+    group.addoption("--pluginconf-skip", action="append", default=[], metavar="GLOB")
+    group.addoption("--pluginconf-known-failing", metavar="FILE")
+    group.addoption("--pluginconf-magic-cookie", default="PLUGINCONF_MAGIC_COOKIE=pluginconf")
+    group.addoption("--pluginconf-protocol-versions", default="1", metavar="V[,V...]")
+    group.addoption("--pluginconf-start-timeout", type=float, default=60.0, metavar="SECONDS")
+    group.addoption("--pluginconf-max-body", type=int, default=DEFAULT_MAX_BODY, metavar="BYTES")
+    group.addoption(
+        "--pluginconf-no-preflight",
+        action="store_true",
+        help="do not start the plugin once before collecting (pluginconf plugin does its own)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "pluginconf: a pluginconf conformance case")
+    command_text = config.getoption("pluginconf_plugin_cmd")
+    if command_text is None:
+        return
+    command = [] if command_text.strip() == REFERENCE_WORD else shlex.split(command_text)
+    try:
+        options = build_options(
+            command,
+            profile=config.getoption("pluginconf_profile"),
+            magic_cookie=config.getoption("pluginconf_magic_cookie"),
+            protocol_versions=config.getoption("pluginconf_protocol_versions"),
+            start_timeout=config.getoption("pluginconf_start_timeout"),
+            max_body=config.getoption("pluginconf_max_body"),
+        )
+        cases = load_cases("plugin")
+        selection = Selection(
+            options.effective_profile,
+            tuple(config.getoption("pluginconf_run")),
+            tuple(config.getoption("pluginconf_skip")),
+        )
+        chosen = selection.apply(cases)
+        known = load_known_failing(
+            config.getoption("pluginconf_known_failing"), [c.id for c in cases]
+        )
+    except (ValueError, SelectionError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[_CONFIG] = SuiteConfig(
+        options, chosen, known, not config.getoption("pluginconf_no_preflight")
+    )
+    config.stash[_RUNNER] = CaseRunner(options)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    suite = session.config.stash.get(_CONFIG, None)
+    if suite is None or not suite.preflight or hasattr(session.config, "workerinput"):
+        return
+    try:
+        asyncio.run(preflight(suite.options))
+    except LaunchError as exc:
+        raise pytest.UsageError(f"the plugin could not be started:\n{exc}") from None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    suite = config.stash.get(_CONFIG, None)
+    if suite is None:
+        return
+    for case in suite.cases:
+        known = suite.known.reason_for(case.id)
+        item = CaseItem.from_parent(
+            session, name=case.id, nodeid=NODE_PREFIX + case.id, case=case, known_failing=known
+        )
+        item.add_marker(pytest.mark.pluginconf)
+        if known is not None:
+            item.add_marker(pytest.mark.xfail(reason=f"known failing: {known}", strict=True))
+        items.append(item)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    runner = session.config.stash.get(_RUNNER, None)
+    if runner is not None:
+        runner.close()
+
+
+def result_of(report: pytest.TestReport) -> dict[str, Any] | None:
+    """The case result a report carries, when it is one of ours."""
+    for name, value in report.user_properties:
+        if name == RESULT_PROPERTY:
+            parsed: dict[str, Any] = json.loads(str(value))
+            return parsed
+    return None

@@ -1,0 +1,213 @@
+"""The plugin process that the cases which can share one use, as a session-scoped server.
+
+It is started the way a conformant host starts a plugin (SPEC.md LC-1, BR-2, HA-1, IO-7):
+launch and handshake, a StreamStdio subscriber, the broker stream with the suite's HostAPI
+served on it, then, for plugins of the hooks protocol, `Implemented`, `OnConfigurationChange`
+and `OnActivate`. The pool starts it on first use and starts a new one after a case that
+crashed or hung it.
+
+Pool states: empty -> (first use) starting -> ready -> (crash or hang seen) empty;
+two failed starts in a row make it `unusable`: later cases fail at once with that reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from pluginconf.host.broker import HostBroker
+from pluginconf.host.errors import LaunchError, describe_status
+from pluginconf.host.hostapi import InMemoryHostAPI
+from pluginconf.host.launcher import LaunchedPlugin, launch
+from pluginconf.protocol.constants import HEALTH_SERVICE_NAME
+from pluginconf.runner.model import Profile
+from pluginconf.runner.options import SUITE_CHANNEL_OPTIONS, PluginSuiteOptions
+from pluginconf.runner.stdio import STDERR, StdioCollector
+from pluginconf.v1 import hooks_pb2, hooks_pb2_grpc, hostapi_pb2_grpc
+
+SUITE_PLUGIN_ID = "pluginconf-suite"
+# Given in OnConfigurationChange and served by HostAPI GetConfiguration; non-ASCII on purpose.
+SUITE_CONFIGURATION = {"suite": "pluginconf", "greeting": "héllo 🧩"}
+SERVING = health_pb2.HealthCheckResponse.SERVING
+
+
+class TargetUnusable(Exception):
+    """The plugin could not be started or activated for a case; the message says how."""
+
+
+def crash_evidence(launched: LaunchedPlugin, stdio: StdioCollector | None) -> str:
+    """How the process ended and the last things it wrote to stderr, pipe and GRPCStdio."""
+    status = launched.process.returncode
+    parts = ["exit status: " + (describe_status(status) if status is not None else "still running")]
+    pipe = "\n".join(launched.stderr_tail)
+    streamed = stdio.tail(STDERR) if stdio is not None else ""
+    for name, text in (("stderr", pipe), ("stderr through GRPCStdio", streamed)):
+        if text.strip():
+            parts.append(f"{name} (last lines):\n  " + "\n  ".join(text.splitlines()[-20:]))
+    return "\n".join(parts)
+
+
+@dataclass
+class Activation:
+    """What the plugin answered while being activated."""
+
+    implemented: tuple[str, ...] | None = None  # None: not a hooks plugin (transport profile)
+    answers: dict[str, str] = field(default_factory=dict)
+
+
+class SharedPlugin:
+    def __init__(self, launched: LaunchedPlugin, profile: Profile) -> None:
+        assert launched.channel is not None
+        self.launched = launched
+        self.profile = profile
+        self.channel: grpc.aio.Channel = launched.channel
+        self.hooks = hooks_pb2_grpc.HooksStub(self.channel)
+        self.health = health_pb2_grpc.HealthStub(self.channel)
+        self.hostapi = InMemoryHostAPI(configuration=dict(SUITE_CONFIGURATION))
+        self.stdio = StdioCollector(self.channel)
+        self.broker = HostBroker(self.channel, launched.socket_dir)
+        self.broker_id = 0
+        self.activation = Activation()
+
+    @property
+    def implemented(self) -> tuple[str, ...]:
+        return self.activation.implemented or ()
+
+    @property
+    def pid(self) -> int:
+        return self.launched.pid
+
+    def alive(self) -> bool:
+        return self.launched.process.returncode is None
+
+    def evidence(self) -> str:
+        return crash_evidence(self.launched, self.stdio)
+
+    @classmethod
+    async def start(cls, options: PluginSuiteOptions) -> SharedPlugin:
+        spec = options.launch_spec(channel_options=SUITE_CHANNEL_OPTIONS)
+        try:
+            launched = await launch(spec)
+        except LaunchError as exc:
+            raise TargetUnusable(f"the plugin could not be started: {exc}") from None
+        shared = cls(launched, options.effective_profile)
+        try:
+            await shared._activate()
+        except BaseException:
+            await shared.close(deactivate=False)
+            raise
+        return shared
+
+    async def _activate(self) -> None:
+        await self.broker.start()
+        if not self.profile.includes(Profile.HOOKS):
+            return
+        servicer = self.hostapi
+        self.broker_id = await self.broker.serve(
+            lambda server: hostapi_pb2_grpc.add_HostAPIServicer_to_server(servicer, server)
+        )
+        try:
+            reply = await self.hooks.Implemented(hooks_pb2.ImplementedRequest(), timeout=10)
+        except grpc.aio.AioRpcError as exc:
+            raise TargetUnusable(
+                f"Implemented failed with {exc.code().name}: {exc.details()}; the hooks and sdk "
+                "profiles need a plugin of the pluginconf.v1 hooks protocol (use --profile "
+                "transport for other go-plugin plugins)\n" + self.evidence()
+            ) from None
+        self.activation.implemented = tuple(reply.hooks)
+        steps: list[tuple[str, object]] = [
+            (
+                "OnConfigurationChange",
+                hooks_pb2.OnConfigurationChangeRequest(configuration=SUITE_CONFIGURATION),
+            ),
+            (
+                "OnActivate",
+                hooks_pb2.OnActivateRequest(
+                    plugin_id=SUITE_PLUGIN_ID, host_api_broker_id=self.broker_id
+                ),
+            ),
+        ]
+        for hook, request in steps:
+            if hook not in self.implemented:
+                continue
+            try:
+                answer = await getattr(self.hooks, hook)(request, timeout=30)
+            except grpc.aio.AioRpcError as exc:
+                raise TargetUnusable(
+                    f"activating the plugin failed: {hook} ended with {exc.code().name}: "
+                    f"{exc.details()}\n" + self.evidence()
+                ) from None
+            if answer.HasField("error"):
+                raise TargetUnusable(
+                    f"activating the plugin failed: {hook} answered AppError "
+                    f"{answer.error.code!r}: {answer.error.message}"
+                )
+            self.activation.answers[hook] = "ok"
+
+    async def check_health(self, timeout_s: float = 3.0) -> str | None:
+        """None when the plugin answers SERVING in time, else what was wrong."""
+        if not self.alive():
+            return "the process has exited"
+        request = health_pb2.HealthCheckRequest(service=HEALTH_SERVICE_NAME)
+        try:
+            reply = await self.health.Check(request, timeout=timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            return f"health check failed: {exc.code().name}: {exc.details()}"
+        if reply.status != SERVING:
+            name = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+            return f"health check answered {name}"
+        return None
+
+    async def close(self, deactivate: bool = True) -> None:
+        """OnDeactivate (when listed), then the stop sequence; always reaps and cleans up."""
+        if deactivate and self.alive() and "OnDeactivate" in self.implemented:
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                await self.hooks.OnDeactivate(hooks_pb2.OnDeactivateRequest(), timeout=10)
+        await self.stdio.close()
+        try:
+            await self.launched.stop()
+        finally:
+            await self.broker.close()
+
+
+class SharedPool:
+    """Owns at most one SharedPlugin at a time."""
+
+    def __init__(self, options: PluginSuiteOptions) -> None:
+        self._options = options
+        self._current: SharedPlugin | None = None
+        self._failed_starts = 0
+        self._unusable: str | None = None
+
+    @property
+    def current(self) -> SharedPlugin | None:
+        return self._current
+
+    async def get(self) -> SharedPlugin:
+        if self._current is not None:
+            return self._current
+        if self._unusable is not None:
+            raise TargetUnusable(f"{self._unusable}\n(the same failure as in earlier cases)")
+        try:
+            self._current = await SharedPlugin.start(self._options)
+        except TargetUnusable as exc:
+            self._failed_starts += 1
+            if self._failed_starts >= 2:
+                self._unusable = str(exc)
+            raise
+        self._failed_starts = 0
+        return self._current
+
+    async def discard(self) -> None:
+        """Stop the current process (it crashed or hung); the next case gets a new one."""
+        current, self._current = self._current, None
+        if current is not None:
+            await current.close(deactivate=False)
+
+    async def close(self) -> None:
+        current, self._current = self._current, None
+        if current is not None:
+            await current.close()

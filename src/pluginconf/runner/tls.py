@@ -1,0 +1,68 @@
+"""The suite's AutoMTLS connections to a plugin, through Python's ssl module.
+
+grpcio's TLS stack cannot verify P-521 certificates, the curve go-plugin plugins use, so the
+suite terminates TLS itself (as the SDK does for brokered dials) and gives gRPC a plain private
+unix socket spliced to the TLS connection:
+
+  suite's gRPC channel --plain--> private socket --TLS (ssl module)--> plugin's address
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+
+import grpc
+
+from pluginconf.plugin.tls_front import PrivateDir, Splicer, client_context, dial_through
+from pluginconf.protocol.handshake import HandshakeLine
+from pluginconf.protocol.mtls import CertificatePair, der_to_pem
+
+
+@dataclass
+class TLSChannel:
+    """A gRPC channel to the plugin over AutoMTLS; close() removes the private socket."""
+
+    channel: grpc.aio.Channel
+    _splicer: Splicer
+    _private: PrivateDir
+
+    async def close(self) -> None:
+        await self.channel.close(None)
+        await self._splicer.close()
+        self._private.close()
+
+
+def suite_client_context(
+    handshake: HandshakeLine, client: CertificatePair | None
+) -> ssl.SSLContext:
+    """Trust exactly the plugin's handshake certificate; present ``client`` if given."""
+    assert handshake.server_cert_der is not None
+    server_pem = der_to_pem(handshake.server_cert_der)
+    if client is not None:
+        return client_context(client.cert_pem, client.key_pem, server_pem)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_verify_locations(cadata=server_pem.decode())
+    ctx.set_alpn_protocols(["h2"])
+    return ctx
+
+
+async def open_tls_channel(
+    handshake: HandshakeLine,
+    client: CertificatePair | None,
+    options: list[tuple[str, int | str]] | None = None,
+) -> TLSChannel:
+    """A channel whose connections are TLS to ``handshake``'s address, as ``client``."""
+    private = PrivateDir()
+    try:
+        splicer, target = await dial_through(
+            private,
+            "tls.sock",
+            (handshake.network, handshake.address),
+            suite_client_context(handshake, client),
+        )
+    except BaseException:
+        private.close()
+        raise
+    return TLSChannel(grpc.aio.insecure_channel(target, options=options or []), splicer, private)
