@@ -1,15 +1,23 @@
-"""The command line: exit statuses, errors, the JSON report."""
+"""The command line: `pluginconf plugin` and `pluginconf list`, their reports and exit codes."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from pluginconf.runner.registry import load_cases
 
 PLUGINCONF = [sys.executable, "-m", "pluginconf"]
+MUTANT = [sys.executable, str(Path(__file__).parent / "mutants" / "reference_mutant.py")]
+REPORT_KEYS = {"suite", "target", "profile", "summary", "cases"}
+SUMMARY_KEYS = {"passed", "failed", "skipped", "xfailed", "xpassed", "errors", "duration_s"}
+CASE_KEYS = {"id", "requirement", "level", "outcome", "duration_s", "message"}
 
 
-def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*PLUGINCONF, *args],
         capture_output=True,
@@ -19,61 +27,170 @@ def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_plugin_against_the_reference_passes_and_writes_json(tmp_path):
+def test_the_whole_suite_passes_against_the_reference_plugin(tmp_path):
     report_path = tmp_path / "report.json"
-    result = run("plugin", "--json", str(report_path))
+    junit_path = tmp_path / "junit.xml"
+    result = run("plugin", "-n", "2", "--json", str(report_path), "--junit-xml", str(junit_path))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip().splitlines()[-1].endswith("0 failed, 0 skipped")
     report = json.loads(report_path.read_text())
+    assert set(report) >= REPORT_KEYS
     assert report["suite"] == "plugin"
-    assert set(report["summary"]) >= {
-        "passed",
-        "failed",
-        "skipped",
-        "xfailed",
-        "xpassed",
-        "errors",
-        "duration_s",
-    }
-    assert report["summary"]["failed"] == 0 and report["summary"]["passed"] >= 8
-    assert all(c["outcome"] == "passed" for c in report["cases"])
+    assert report["target"] == ["pluginconf", "reference-plugin"]
+    assert report["profile"] == "sdk"
+    assert set(report["summary"]) >= SUMMARY_KEYS
+    ids = [case["id"] for case in report["cases"]]
+    assert ids == [case.id for case in load_cases("plugin")]
+    for case in report["cases"]:
+        assert set(case) >= CASE_KEYS
+        assert case["requirement"] and case["level"] in ("MUST", "SHOULD")
+    skipped = {c["id"] for c in report["cases"] if c["outcome"] == "skipped"}
+    # The reference plugin listens on unix: the tcp cases do not apply to it.
+    assert skipped == {"plugin/transport/tcp-port-range", "plugin/transport/tcp-bad-port-range"}
+    assert report["summary"]["failed"] == 0 and report["summary"]["errors"] == 0
+    assert report["summary"]["passed"] == len(ids) - len(skipped)
+    closing = result.stdout.strip().splitlines()[-1]
+    assert closing == f"{len(ids) - 2} passed, 0 failed, 2 skipped"
+    suite = ET.parse(junit_path).getroot().find("testsuite")
+    assert suite is not None and int(suite.get("tests", "0")) == len(ids)
 
 
-def test_plugin_that_cannot_start_is_exit_2_with_the_reason():
+def test_the_reference_plugin_on_tcp_passes_the_tcp_cases(tmp_path):
+    report_path = tmp_path / "report.json"
     result = run(
+        "plugin", "--profile", "transport", "--run", "plugin/transport/*", "--json",
+        str(report_path), "--", *PLUGINCONF, "reference-plugin", "--network", "tcp",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    outcomes = {c["id"]: c["outcome"] for c in json.loads(report_path.read_text())["cases"]}
+    assert outcomes["plugin/transport/tcp-port-range"] == "passed"
+    assert outcomes["plugin/transport/tcp-bad-port-range"] == "passed"
+    # A SHOULD failure is reported, and does not fail the run.
+    assert outcomes["plugin/transport/prefers-unix"] == "failed"
+    assert "SHOULD requirements not met" in result.stdout
+
+
+def test_a_failing_case_is_exit_1_with_its_evidence(tmp_path):
+    report_path = tmp_path / "report.json"
+    result = run(
+        "plugin", "--profile", "sdk", "--run", "plugin/sdk/echo/65537", "--run", "plugin/sdk/echo/1",
+        "--json", str(report_path), "--", *MUTANT, "echo-flip-65536",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAILED  plugin/sdk/echo/65537  [MUST RB-2 SH-17 TR-10]" in result.stdout
+    assert "first difference at offset 65536" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "1 passed, 1 failed, 0 skipped"
+    cases = {c["id"]: c for c in json.loads(report_path.read_text())["cases"]}
+    assert cases["plugin/sdk/echo/65537"]["outcome"] == "failed"
+    assert "offset 65536" in cases["plugin/sdk/echo/65537"]["message"]
+    assert cases["plugin/sdk/echo/1"]["outcome"] == "passed"
+
+
+def test_a_plugin_crash_is_recorded_with_its_stderr_and_the_run_goes_on(tmp_path):
+    report_path = tmp_path / "report.json"
+    result = run(
+        "plugin", "--profile", "sdk", "--run", "plugin/hooks/payload-unicode",
+        "--run", "plugin/sdk/status/2*",
+        "--json", str(report_path), "--", *MUTANT, "crash-on-non-bmp",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    cases = {c["id"]: c for c in json.loads(report_path.read_text())["cases"]}
+    crashed = cases["plugin/hooks/payload-unicode"]
+    assert crashed["outcome"] == "failed"
+    assert "the plugin process exited during this case" in crashed["message"]
+    assert "exit status: 3" in crashed["message"]
+    # The next cases ran against a new process.
+    assert cases["plugin/sdk/status/200"]["outcome"] == "passed"
+    assert cases["plugin/sdk/status/204"]["outcome"] == "passed"
+
+
+def test_known_failing_turns_failures_into_xfailed_and_a_pass_into_a_failure(tmp_path):
+    known = tmp_path / "known"
+    known.write_text("# why each fails\nplugin/sdk/echo/65537   flips a byte at offset 65536\n")
+    args = (
         "plugin",
-        "--",
-        sys.executable,
-        "-c",
-        "import sys; sys.stderr.write('no luck\\n'); sys.exit(4)",
+        "--profile",
+        "sdk",
+        "--run",
+        "plugin/sdk/echo/6553*",
+        "--known-failing",
+        str(known),
     )
+    report_path = tmp_path / "report.json"
+    result = run(*args, "--json", str(report_path), "--", *MUTANT, "echo-flip-65536")
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads(report_path.read_text())["summary"]
+    assert (summary["passed"], summary["xfailed"], summary["failed"]) == (2, 1, 0)
+    result = run(*args)  # against the reference, the listed case passes: stale list
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "XPASSED plugin/sdk/echo/65537" in result.stdout
+
+
+def test_a_plugin_that_cannot_start_is_exit_2_with_the_reason():
+    result = run(
+        "plugin", "--", sys.executable, "-c",
+        "import sys; sys.stderr.write('no luck\\n'); sys.exit(4)",
+    )  # fmt: skip
     assert result.returncode == 2
-    assert "could not be started" in result.stderr
+    assert "the plugin could not be started" in result.stderr
     assert "exit status: 4" in result.stderr
     assert "no luck" in result.stderr
+    result = run("plugin", "--", "/nonexistent/plugin")
+    assert result.returncode == 2
+    assert "could not execute the plugin" in result.stderr
 
 
-def test_a_failing_plugin_is_exit_1_with_the_failed_check(tmp_path):
-    # A plugin whose GRPCController.Shutdown answers OK but does nothing: the host must
-    # escalate to SIGTERM, and the shutdown check must fail.
-    plugin = tmp_path / "stubborn.py"
-    plugin.write_text(
-        "from pluginconf.plugin import Plugin, serve\n"
-        "from pluginconf.plugin import server\n"
-        "class Stubborn(server.ControllerService):\n"
-        "    async def Shutdown(self, request, context):\n"
-        "        return server.grpc_controller_pb2.Empty()\n"
-        "server.ControllerService = Stubborn\n"
-        "serve(Plugin())\n"
+def test_usage_errors_are_exit_2_with_a_specific_message(tmp_path):
+    cases = {
+        ("plugin", "--magic-cookie", "nokey"): "not KEY=VALUE",
+        ("plugin", "--protocol-versions", "one"): "protocol versions 'one'",
+        ("plugin", "--start-timeout", "0"): "--start-timeout 0 must be more than 0",
+        ("plugin", "--run", "plugin/no-such/*"): "pattern 'plugin/no-such/*' matches no case",
+        ("plugin", "--profile", "transport", "--run", "plugin/sdk/*"): "no case of the transport",
+        ("plugin", "--known-failing", str(tmp_path / "absent")): "cannot read it",
+        ("plugin", "-n", "many"): "-n 'many'",
+        ("no-such-command",): "invalid choice",
+    }
+    for args, message in cases.items():
+        result = run(*args)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert message in result.stderr, (args, result.stderr)
+    bad_list = tmp_path / "known"
+    bad_list.write_text("plugin/no-such-case  reason\n")
+    result = run("plugin", "--known-failing", str(bad_list))
+    assert result.returncode == 2
+    assert "line 1: 'plugin/no-such-case' matches no case" in result.stderr
+
+
+def test_list_plugin_gives_ids_levels_and_requirement_text():
+    result = run("list", "plugin")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "plugin/handshake/line-format  MUST  transport" in lines
+    assert any(
+        line.strip().startswith("HS-12 The plugin MUST write the handshake") for line in lines
     )
-    result = run("plugin", "-v", "--", sys.executable, str(plugin), timeout=60)
+    assert lines[-1] == f"{len(load_cases('plugin'))} cases"
+    verbose = run("list", "plugin", "--profile", "sdk", "-v")
+    assert "Purpose:" in verbose.stdout and "Asserts:" in verbose.stdout
+    assert "plugin/handshake/line-format" not in verbose.stdout
+
+
+def test_pytest_usage_in_a_project_of_its_own(tmp_path):
+    (tmp_path / "test_own.py").write_text("def test_own():\n    assert True\n")
+    pytest_cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:asyncio"]
+    common = ["--pluginconf-run", "plugin/sdk/status/*", "--pluginconf-run", "plugin/sdk/echo/1"]
+    result = subprocess.run(
+        [*pytest_cmd, "-q", "--pluginconf-plugin-cmd", "reference", *common, str(tmp_path)],
+        capture_output=True, text=True, timeout=180, cwd=tmp_path, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "12 passed" in result.stdout
+    mutant = " ".join([*MUTANT, "status-off-by-one"])
+    result = subprocess.run(
+        [*pytest_cmd, "-q", "-n", "2", "--pluginconf-plugin-cmd", mutant,
+         "--pluginconf-profile", "sdk", *common, str(tmp_path)],
+        capture_output=True, text=True, timeout=180, cwd=tmp_path, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "FAILED  plugin/controller/shutdown-exits" in result.stdout
-    assert "did not exit after GRPCController.Shutdown" in result.stdout
-
-
-def test_usage_errors_are_exit_2():
-    assert run("plugin", "--magic-cookie", "nokey").returncode == 2
-    assert run("plugin", "--protocol-versions", "one").returncode == 2
-    assert run("no-such-command").returncode == 2
-    assert run("plugin", "--start-timeout", "soon").returncode == 2
+    assert "10 failed, 2 passed" in result.stdout
+    assert "GET /status/418: status 419" in result.stdout

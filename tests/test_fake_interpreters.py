@@ -250,10 +250,10 @@ async def test_well_behaved_over_tcp_and_with_auto_mtls(launch_plugin, tmp_path,
 def test_well_behaved_passes_the_cli_checks(tmp_path):
     path = scenario(tmp_path, {"comment": "a minimal correct plugin"})
     result = subprocess.run(
-        [sys.executable, "-m", "pluginconf", "plugin", "--", *fake(path)],
+        [sys.executable, "-m", "pluginconf", "plugin", "-n", "2", "--", *fake(path)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert " 0 failed" in result.stdout

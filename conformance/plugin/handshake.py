@@ -104,10 +104,10 @@ async def serving_at_handshake(t: PluginTarget) -> None:
     """
     Purpose: A host may call the plugin the moment it reads the handshake.
     Procedure: Start the plugin; as soon as the line is read, make one health check on a new
-      connection without waiting for readiness (one attempt, 2 s), then call
-      GRPCController/Shutdown on the same listener.
-    Asserts: The health check answers at the first attempt; Shutdown is served (OK or
-      UNAVAILABLE, not UNIMPLEMENTED).
+      connection without waiting for readiness (one attempt, 1 s deadline: a server that
+      is up answers in milliseconds), then call GRPCController/Shutdown on the same listener.
+    Asserts: The health check answers at the first attempt, within 1 s; Shutdown is served
+      (OK or UNAVAILABLE, not UNIMPLEMENTED).
     """
     fresh = await t.launch(connect=False)
     channel = grpc.aio.insecure_channel(fresh.launched.target())
@@ -115,7 +115,7 @@ async def serving_at_handshake(t: PluginTarget) -> None:
         health = health_pb2_grpc.HealthStub(channel)
         request = health_pb2.HealthCheckRequest(service=HEALTH_SERVICE_NAME)
         try:
-            await health.Check(request, timeout=2, wait_for_ready=False)
+            await health.Check(request, timeout=1, wait_for_ready=False)
         except grpc.aio.AioRpcError as exc:
             fail(
                 f"a health check right after the handshake failed with {exc.code().name}: "

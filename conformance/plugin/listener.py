@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import random
 import stat
@@ -75,6 +76,14 @@ async def prefers_unix(t: PluginTarget) -> None:
     expect(network == "unix", f"the plugin listens on {network}, not unix")
 
 
+def _ipv4(ip: str) -> str:
+    """An IPv4-mapped IPv6 address (::ffff:127.0.0.1, as gRPC binds) as plain IPv4."""
+    address = ipaddress.ip_address(ip)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
 def _port_window() -> tuple[int, int]:
     low = random.randrange(20000, 30000)
     return low, low + 15
@@ -103,7 +112,7 @@ async def tcp_port_range(t: PluginTarget) -> None:
         for c in psutil.Process(fresh.pid).net_connections(kind="inet")
         if c.status == psutil.CONN_LISTEN
     ]
-    wild = [f"{a.ip}:{a.port}" for a in listening if a.ip != "127.0.0.1"]
+    wild = [f"{a.ip}:{a.port}" for a in listening if _ipv4(a.ip) != "127.0.0.1"]
     expect(not wild, f"the plugin also listens on {', '.join(wild)}, off 127.0.0.1")
 
 

@@ -24,26 +24,13 @@ from typing import Any
 
 import psutil
 import pytest
+from gobuild import go_build
 
 pytestmark = pytest.mark.interop
 
 HERE = Path(__file__).resolve().parent
 GOHOST_DIR = HERE / "gohost"
 
-# Where the Debian golang-*-dev packages put their sources; PLUGINCONF_GOPATH overrides it.
-DEFAULT_GOPATH = "/usr/share/gocode"
-
-# Import paths the host needs, and the Debian package that provides each.
-GO_DEPENDENCIES = {
-    "github.com/hashicorp/go-plugin": "golang-github-hashicorp-go-plugin-dev",
-    "github.com/hashicorp/go-hclog": "golang-github-hashicorp-go-hclog-dev",
-    "github.com/hashicorp/yamux": "golang-github-hashicorp-yamux-dev",
-    "github.com/oklog/run": "golang-github-oklog-run-dev",
-    "google.golang.org/grpc": "golang-google-grpc-dev",
-    "golang.org/x/net/context": "golang-golang-x-net-dev",
-}
-
-BUILD_TIMEOUT_S = 300
 # gohost gives up by itself after HOST_DEADLINE; the subprocess timeout is the backstop.
 HOST_DEADLINE = "45s"
 RUN_TIMEOUT_S = 60
@@ -64,70 +51,10 @@ def _text(output: str | bytes | None) -> str:
     return output or ""
 
 
-def _gopath() -> list[str]:
-    return os.environ.get("PLUGINCONF_GOPATH", DEFAULT_GOPATH).split(os.pathsep)
-
-
-def _missing_go_dependencies(gopath: list[str]) -> list[str]:
-    return [
-        f"{path} ({package})"
-        for path, package in GO_DEPENDENCIES.items()
-        if not any((Path(root) / "src" / path).is_dir() for root in gopath)
-    ]
-
-
 @pytest.fixture(scope="module")
 def gohost(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build the Go host once per module; skip if there is no Go toolchain or go-plugin.
-
-    With PLUGINCONF_REQUIRE_INTEROP=1 (as in CI) a missing toolchain fails instead.
-    """
-    unavailable = (
-        pytest.fail if os.environ.get("PLUGINCONF_REQUIRE_INTEROP") == "1" else pytest.skip
-    )
-    go = shutil.which("go")
-    if go is None:
-        unavailable(
-            "Go toolchain not found: install golang-go and golang-github-hashicorp-go-plugin-dev "
-            "(with golang-google-grpc-dev and golang-golang-x-net-dev)"
-        )
-    gopath = _gopath()
-    missing = _missing_go_dependencies(gopath)
-    if missing:
-        unavailable(
-            f"go-plugin sources not found under {os.pathsep.join(gopath)}: missing "
-            + ", ".join(missing)
-        )
-
-    out_dir = tmp_path_factory.mktemp("gohost")
-    env = dict(os.environ)
-    env.update(
-        GO111MODULE="off",
-        GOPATH=os.pathsep.join(gopath),
-        GOFLAGS="",
-        GOPROXY="off",
-        GOTOOLCHAIN="local",
-    )
-    if not any(env.get(name) for name in ("GOCACHE", "XDG_CACHE_HOME", "HOME")):
-        env["GOCACHE"] = str(out_dir / "gocache")
-    binary = out_dir / "gohost"
-    try:
-        proc = subprocess.run(
-            [go, "build", "-o", str(binary), "."],
-            cwd=GOHOST_DIR,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=BUILD_TIMEOUT_S,
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"go build did not finish within {BUILD_TIMEOUT_S} s:\n{_text(exc.stderr)}")
-    if proc.returncode != 0:
-        pytest.fail(
-            f"go build of {GOHOST_DIR} failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}"
-        )
-    return binary
+    """Build the Go host once per module (gobuild.py: skipped, or failed in CI, without Go)."""
+    return go_build(GOHOST_DIR, tmp_path_factory.mktemp("gohost"), "gohost")
 
 
 def _reference_plugin_command() -> list[str]:

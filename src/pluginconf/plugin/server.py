@@ -90,8 +90,10 @@ class ControllerService(grpc_controller_pb2_grpc.GRPCControllerServicer):
         self, request: grpc_controller_pb2.Empty, context: grpc.aio.ServicerContext[object, object]
     ) -> grpc_controller_pb2.Empty:
         log.debug("GRPCController.Shutdown received")
-        # Before answering: once the host has the answer, new calls are refused (CT-2).
+        # The server's stop must have begun before the answer leaves: a host that has the
+        # answer finds new calls refused (CT-2). The yield lets the stop task start first.
         self._on_shutdown()
+        await asyncio.sleep(0)
         return grpc_controller_pb2.Empty()
 
 

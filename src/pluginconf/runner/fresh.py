@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -31,8 +32,9 @@ class ShutdownAnswer:
 
 
 class FreshPlugin:
-    def __init__(self, launched: LaunchedPlugin) -> None:
+    def __init__(self, launched: LaunchedPlugin, tmpdir: str) -> None:
         self.launched = launched
+        self.tmpdir = tmpdir
         self.channel: grpc.aio.Channel | None = None
         self._tls: TLSChannel | None = None
 
@@ -124,7 +126,13 @@ class FreshPlugin:
         return found
 
     async def close(self) -> None:
-        if self._tls is not None:
-            await self._tls.close()
-            self._tls = None
-        await self.launched.close()
+        """Stop as a host does (Shutdown, SIGTERM, SIGKILL), reap, remove what it left."""
+        try:
+            if self.launched.process.returncode is None:
+                await self.launched.stop(shutdown_timeout_s=1.0, grace_s=1.0, term_grace_s=1.0)
+        finally:
+            if self._tls is not None:
+                await self._tls.close()
+                self._tls = None
+            await self.launched.close()
+            shutil.rmtree(self.tmpdir, ignore_errors=True)

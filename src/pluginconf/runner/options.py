@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from pluginconf.host.launcher import LaunchSpec
 from pluginconf.protocol.constants import DEFAULT_MAGIC_COOKIE, MagicCookie
@@ -18,6 +19,9 @@ REFERENCE_COMMAND = ("pluginconf", "reference-plugin")
 SUITE_MAX_RECEIVE = 64 * 1024 * 1024
 SUITE_CHANNEL_OPTIONS: tuple[tuple[str, int | str], ...] = (
     ("grpc.max_receive_message_length", SUITE_MAX_RECEIVE),
+    # Status details may quote a large request (a 4 MiB unknown service name, say).
+    ("grpc.max_metadata_size", SUITE_MAX_RECEIVE),
+    ("grpc.absolute_max_metadata_size", SUITE_MAX_RECEIVE),
 )
 
 
@@ -52,15 +56,23 @@ class PluginSuiteOptions:
     def report_target(self) -> list[str]:
         return list(self.command or REFERENCE_COMMAND)
 
-    def launch_spec(self, **changes: object) -> LaunchSpec:
-        """The LaunchSpec a conformant host would use, with ``changes`` applied."""
+    def launch_spec(self, tmpdir: str | None = None, **changes: Any) -> LaunchSpec:
+        """The LaunchSpec a conformant host would use, with ``changes`` applied.
+
+        ``tmpdir`` becomes the plugin's TMPDIR: the suite removes it after the process, and
+        with it whatever the plugin left in its temporary directory.
+        """
+        env: dict[str, str | None] = dict(self.env)
+        if tmpdir is not None:
+            env["TMPDIR"] = tmpdir
+        env.update(changes.pop("env", {}))
         spec = LaunchSpec(
             argv=self.argv,
             plugin_id="target",
             magic_cookie=self.magic_cookie,
             protocol_versions=self.protocol_versions,
             start_timeout_s=self.start_timeout_s,
-            env=dict(self.env),
+            env=env,
             stderr_tail_lines=200,
         )
-        return replace(spec, **changes)  # type: ignore[arg-type]
+        return replace(spec, **changes)

@@ -13,6 +13,8 @@ two failed starts in a row make it `unusable`: later cases fail at once with tha
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 
 import grpc
@@ -59,9 +61,10 @@ class Activation:
 
 
 class SharedPlugin:
-    def __init__(self, launched: LaunchedPlugin, profile: Profile) -> None:
+    def __init__(self, launched: LaunchedPlugin, profile: Profile, tmpdir: str) -> None:
         assert launched.channel is not None
         self.launched = launched
+        self.tmpdir = tmpdir
         self.profile = profile
         self.channel: grpc.aio.Channel = launched.channel
         self.hooks = hooks_pb2_grpc.HooksStub(self.channel)
@@ -88,12 +91,17 @@ class SharedPlugin:
 
     @classmethod
     async def start(cls, options: PluginSuiteOptions) -> SharedPlugin:
-        spec = options.launch_spec(channel_options=SUITE_CHANNEL_OPTIONS)
+        tmpdir = tempfile.mkdtemp(prefix="pluginconf-tmp-")
+        spec = options.launch_spec(tmpdir, channel_options=SUITE_CHANNEL_OPTIONS)
         try:
             launched = await launch(spec)
         except LaunchError as exc:
+            shutil.rmtree(tmpdir, ignore_errors=True)
             raise TargetUnusable(f"the plugin could not be started: {exc}") from None
-        shared = cls(launched, options.effective_profile)
+        except BaseException:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            raise
+        shared = cls(launched, options.effective_profile, tmpdir)
         try:
             await shared._activate()
         except BaseException:
@@ -171,6 +179,7 @@ class SharedPlugin:
             await self.launched.stop()
         finally:
             await self.broker.close()
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
 class SharedPool:

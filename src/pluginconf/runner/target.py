@@ -66,8 +66,13 @@ class PluginTarget:
     async def spawn(self, **changes: Any) -> FreshPlugin:
         """Start a new plugin process with the LaunchSpec ``changes``; do not read stdout."""
         self.step(f"starting a plugin process ({', '.join(changes) or 'as a host does'})")
-        launched = await spawn(self.options.launch_spec(**changes))
-        fresh = FreshPlugin(launched)
+        tmpdir = tempfile.mkdtemp(prefix="pluginconf-tmp-")
+        try:
+            launched = await spawn(self.options.launch_spec(tmpdir, **changes))
+        except BaseException:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            raise
+        fresh = FreshPlugin(launched, tmpdir)
         self._fresh.append(fresh)
         return fresh
 
@@ -83,8 +88,8 @@ class PluginTarget:
 
     async def host_exit(self, bound_s: float = 5.0) -> HostExit:
         """Start the plugin under a host that exits right after the handshake (CT-8)."""
-        spec = self.options.launch_spec()
         socket_dir = tempfile.mkdtemp(prefix="pluginconf-")
+        spec = self.options.launch_spec(tmpdir=socket_dir)
         env: Mapping[str, str] = build_env(spec, socket_dir, None)
         self.step("starting the plugin under a host that exits after the handshake")
         probe = await asyncio.create_subprocess_exec(
