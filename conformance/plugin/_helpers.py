@@ -13,19 +13,17 @@ from google.protobuf.message import Message
 
 from pluginconf.host.launcher import LaunchedPlugin
 from pluginconf.protocol.constants import GRPC_MAX_MESSAGE_BYTES
+from pluginconf.runner.fresh import FreshPlugin
 from pluginconf.v1 import hooks_pb2, hooks_pb2_grpc
 
 # HK-8: a non-empty lower_snake_case code.
 APP_ERROR_CODE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
-UNARY_HOOKS = (
-    "OnConfigurationChange",
-    "OnActivate",
-    "OnDeactivate",
-    "MessageHasBeenPosted",
-    "MessageWillBePosted",
-    "ExecuteCommand",
+# The hooks are the methods of pluginconf.v1.Hooks but Implemented, as the protocol has them.
+ALL_HOOKS = tuple(
+    m.name
+    for m in hooks_pb2.DESCRIPTOR.services_by_name["Hooks"].methods
+    if m.name != "Implemented"
 )
-ALL_HOOKS = (*UNARY_HOOKS, "ServeHTTP")
 # Hooks that change what the process is (activation, deactivation): called on fresh ones only.
 LIFECYCLE_HOOKS = ("OnActivate", "OnDeactivate")
 NON_BMP = "🧩𝄞𠀋"  # outside the Basic Multilingual Plane (4 bytes each in UTF-8)
@@ -55,6 +53,27 @@ async def read_available(stream: asyncio.StreamReader | None, timeout_s: float =
     except TimeoutError:
         pass
     return bytes(data)
+
+
+async def refusal_problems(fresh: FreshPlugin, status: int | None) -> list[str]:
+    """For a process that must refuse to start: wait up to 5 s for its exit, then what it did
+    wrong: still running, another exit status (``status``, or None for any but 0), output on
+    stdout, nothing on stderr."""
+    exited = await fresh.wait_exit(5.0)
+    stdout = await read_available(fresh.launched.process.stdout, 0.5)
+    await fresh.launched.wait_drained(1.0)
+    if not exited:
+        return [f"it was still running after 5 s; stdout: {show(stdout)}"]
+    problems = []
+    if status is not None and fresh.exit_status != status:
+        problems.append(f"exit status {fresh.exit_status}, expected {status}")
+    if status is None and fresh.exit_status == 0:
+        problems.append("exit status 0, expected a failure")
+    if stdout:
+        problems.append(f"it wrote to stdout: {show(stdout)}")
+    if not fresh.stderr_text().strip():
+        problems.append("it wrote nothing on stderr")
+    return problems
 
 
 def show(data: bytes | str, limit: int = 200) -> str:

@@ -19,7 +19,7 @@ from pluginconf.runner import Profile, case, expect, fail
 from pluginconf.runner.fresh import FreshPlugin
 from pluginconf.runner.target import PluginTarget
 
-from ._helpers import handshake_bytes, read_available, show
+from ._helpers import handshake_bytes, refusal_problems, show
 
 _STD_B64 = re.compile(r"^[A-Za-z0-9+/]*$")
 _SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -217,19 +217,5 @@ async def unusable_client_certificate(t: PluginTarget) -> None:
       stdout.
     """
     fresh = await t.spawn(env={ENV_CLIENT_CERT: "not a certificate"})
-    exited = await fresh.wait_exit(5.0)
-    stdout = await read_available(fresh.launched.process.stdout, 0.5)
-    await fresh.launched.wait_drained(1.0)
-    expect(
-        exited,
-        f"the plugin still runs 5 s after being given an unusable certificate; "
-        f"stdout: {show(stdout)}",
-    )
-    problems = []
-    if fresh.exit_status != 1:
-        problems.append(f"exit status {fresh.exit_status}, expected 1")
-    if stdout:
-        problems.append(f"stdout {show(stdout)}")
-    if not fresh.stderr_text().strip():
-        problems.append("nothing on stderr")
+    problems = await refusal_problems(fresh, status=1)
     expect(not problems, "with PLUGIN_CLIENT_CERT='not a certificate': " + "; ".join(problems))

@@ -183,7 +183,7 @@ async def thirty_two_streams(t: PluginTarget) -> None:
     Procedure: Open 32 /hold exchanges at once and wait until every handler has started;
       cancel them all; then echo 256 KiB through 32 concurrent /echo exchanges.
     Asserts: All 32 handlers run at the same time, all 32 record their disconnect within
-      2 s, and every echo is exact.
+      5 s, and every echo is exact.
     """
     shared = await t.shared()
     run = uuid.uuid4().hex[:6]
@@ -194,8 +194,8 @@ async def thirty_two_streams(t: PluginTarget) -> None:
         call.cancel()
         await call.close()
     t.step("waiting for 32 disconnects")
-    recorded = await asyncio.gather(*(wait_recorded(shared, hold_id) for hold_id in ids))
-    missing = [i for i, ok in zip(ids, recorded, strict=True) if not ok]
+    # 32 at once on a busy machine: a bound of 5 s rather than the 2 s for one.
+    missing = await wait_recorded(shared, *ids, timeout_s=5.0)
     expect(
         not missing,
         f"not recorded in /disconnects: {missing} (it lists {len(await disconnects(shared))} ids)",

@@ -14,7 +14,7 @@ from pluginconf.runner.http import ServeHTTPCall, exchange
 from pluginconf.runner.shared import SharedPlugin
 from pluginconf.runner.target import PluginTarget
 
-_FLUSH_PAUSE_MS = 300
+_FLUSH_PAUSE_MS = 500
 
 
 async def disconnects(shared: SharedPlugin) -> list[str]:
@@ -22,23 +22,25 @@ async def disconnects(shared: SharedPlugin) -> list[str]:
     return bytes(response.body).decode("utf-8", "replace").splitlines()
 
 
-async def wait_recorded(shared: SharedPlugin, hold_id: str, timeout_s: float = 2.0) -> bool:
-    """Poll /disconnects (bounded) until ``hold_id`` is recorded there."""
+async def wait_recorded(shared: SharedPlugin, *ids: str, timeout_s: float = 2.0) -> list[str]:
+    """Poll /disconnects (bounded) until every id is recorded; the ids still missing."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if hold_id in await disconnects(shared):
-            return True
+    while True:
+        recorded = set(await disconnects(shared))
+        missing = [i for i in ids if i not in recorded]
+        if not missing or time.monotonic() >= deadline:
+            return missing
         await asyncio.sleep(0.05)  # polling the plugin's own record; there is no event
-    return False
 
 
 async def start_hold(shared: SharedPlugin, hold_id: str) -> ServeHTTPCall:
-    """A /hold exchange whose handler has started (its first line arrived)."""
+    """A /hold exchange whose handler is waiting for its client to go away: its first line
+    and the flush after it have arrived (RB-7), so it no longer sends."""
     call = ServeHTTPCall(shared.hooks)
     await call.send_init("GET", "/hold", f"id={hold_id}")
-    if not await call.wait_for("body", 5):
+    if not await call.wait_for("flush", 5):
         await call.close()
-        fail(f"/hold?id={hold_id} sent no body within 5 s: {call.response.describe()}")
+        fail(f"/hold?id={hold_id} sent no line and flush within 5 s: {call.response.describe()}")
     return call
 
 
@@ -84,9 +86,10 @@ async def response_before_request_end(t: PluginTarget) -> None:
 async def flush(t: PluginTarget) -> None:
     """
     Purpose: What the handler flushes reaches the host at once, not when the response ends.
-    Procedure: GET /flush?n=3&ms=300 on the shared process, noting when each frame arrives.
+    Procedure: GET /flush?n=3&ms=500 on the shared process, noting when each frame arrives.
     Asserts: The frames are init, then "chunk 0\\n", flush, "chunk 1\\n", flush, "chunk 2\\n",
-      flush, then end; each chunk arrives at least 200 ms after the one before.
+      flush, then end; each chunk arrives at least 250 ms after the one before (half the
+      pause, for a busy machine; a buffered response brings them together).
     """
     shared = await t.shared()
     response = await exchange(shared.hooks, "GET", "/flush", query=f"n=3&ms={_FLUSH_PAUSE_MS}")
@@ -99,7 +102,7 @@ async def flush(t: PluginTarget) -> None:
     times = [f.at for f in response.frames if f.kind == "body"]
     gaps = [b - a for a, b in itertools.pairwise(times)]
     expect(
-        all(g >= 0.2 for g in gaps),
+        all(g >= 0.25 for g in gaps),
         "the chunks arrived together instead of as they were flushed: gaps of "
         + ", ".join(f"{g * 1000:.0f} ms" for g in gaps),
     )
@@ -125,7 +128,7 @@ async def cancel_reaches_handler(t: PluginTarget) -> None:
     await call.close()
     t.step("waiting for the handler to record the disconnect")
     expect(
-        await wait_recorded(shared, hold_id),
+        not await wait_recorded(shared, hold_id),
         f"/disconnects does not list {hold_id} 2 s after the call was cancelled "
         f"(it lists {await disconnects(shared)})",
     )
@@ -151,10 +154,10 @@ async def half_close_without_end(t: PluginTarget) -> None:
     try:
         await call.half_close()
         t.step("waiting for the handler to record the disconnect")
-        recorded = await wait_recorded(shared, hold_id)
+        missing = await wait_recorded(shared, hold_id)
     finally:
         await call.close()
-    expect(recorded, f"/disconnects does not list {hold_id} 2 s after a half-close without end")
+    expect(not missing, f"/disconnects does not list {hold_id} 2 s after a half-close without end")
     body = b"\x42" * 1000
     call = ServeHTTPCall(shared.hooks)
     try:

@@ -48,7 +48,7 @@ def _suite(goplugin: Path, report: Path, *extra: str) -> subprocess.CompletedPro
             *extra,
             "--",
             str(goplugin),
-        ],  # fmt: skip
+        ],
         capture_output=True,
         text=True,
         timeout=300,

@@ -296,7 +296,8 @@ class LaunchedPlugin:
         self.channel = channel
         return channel
 
-    async def _wait_exit(self, timeout_s: float) -> bool:
+    async def wait_exit(self, timeout_s: float) -> bool:
+        """Wait (bounded) for the process to exit, reaping it; whether it has."""
         try:
             await asyncio.wait_for(self.process.wait(), timeout_s)
             return True
@@ -317,13 +318,13 @@ class LaunchedPlugin:
             if self.process.returncode is None and self.channel is not None:
                 answer = await self._request_shutdown(shutdown_timeout_s)
                 ended_by = "shutdown"
-                if not await self._wait_exit(grace_s):
+                if not await self.wait_exit(grace_s):
                     ended_by = "sigterm"
             elif self.process.returncode is None:
                 ended_by = "sigterm"
             if self.process.returncode is None:
                 self._signal_group(signal.SIGTERM)
-                if not await self._wait_exit(term_grace_s):
+                if not await self.wait_exit(term_grace_s):
                     ended_by = "sigkill"
                     self._signal_group(signal.SIGKILL)
                     await self.process.wait()

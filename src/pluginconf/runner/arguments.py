@@ -45,10 +45,10 @@ def add_plugin_arguments(parser: argparse.ArgumentParser) -> None:
         "-n",
         dest="workers",
         type=_workers,
-        default="0",
+        default=None,
         metavar="N",
-        help="parallel workers (pytest-xdist), each with its own plugin processes; 'auto' for "
-        "one per CPU (default: 0, in this process)",
+        help="parallel workers (pytest-xdist), each with its own plugin processes; 0 runs in "
+        "this process, 'auto' one per CPU (default: one per CPU, at most 4, one per 10 cases)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="print every case")
     parser.add_argument(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shlex
 import sys
 import tempfile
@@ -28,6 +29,13 @@ from pluginconf.runner.pytest_plugin import REFERENCE_WORD, build_options, prefl
 from pluginconf.runner.registry import Selection, SelectionError, load_cases
 from pluginconf.runner.report import EXIT_FAILURES, EXIT_USAGE, exit_code, json_report, write_json
 from pluginconf.runner.spec import requirements
+
+
+def default_workers(cases: int) -> str:
+    """One worker per CPU, at most 4 and one per 10 cases: each worker costs a process
+    start-up and a shared plugin process, which a few cases do not repay."""
+    workers = min(os.cpu_count() or 1, 4, cases // 10)
+    return str(workers) if workers >= 2 else "0"
 
 
 def _usage(message: str) -> int:
@@ -82,8 +90,9 @@ def run_plugin(args: argparse.Namespace) -> int:
             pytest_args += ["--pluginconf-skip", pattern]
         if args.known_failing:
             pytest_args += ["--pluginconf-known-failing", args.known_failing]
-        if args.workers != "0":
-            pytest_args += ["-n", args.workers]
+        workers = args.workers if args.workers is not None else default_workers(len(selected))
+        if workers != "0":
+            pytest_args += ["-n", workers]
         if args.junit_xml:
             pytest_args += ["--junitxml", args.junit_xml, "-o", "junit_suite_name=pluginconf"]
         reporter.start()

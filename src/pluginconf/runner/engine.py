@@ -85,12 +85,14 @@ class SuiteSession:
         if not target.used_shared or shared is None:
             return outcome, message
         problem = None
-        if not shared.alive():
-            problem = "the plugin process exited during this case"
-        elif timed_out or outcome is Outcome.FAILED:
+        if timed_out or outcome is Outcome.FAILED:
             unhealthy = await shared.check_health(timeout_s=2.0)
             if unhealthy is not None:
+                # A process that just died may not be reaped yet: give it a moment to say so.
+                await shared.wait_exit(1.0)
                 problem = f"after this case the plugin is unhealthy ({unhealthy})"
+        if not shared.alive():
+            problem = "the plugin process exited during this case"
         if problem is None:
             return outcome, message
         evidence = f"{problem}; a new process serves the next cases\n{shared.evidence()}"

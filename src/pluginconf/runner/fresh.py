@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
@@ -105,12 +104,7 @@ class FreshPlugin:
             os.kill(self.pid, sig)
 
     async def wait_exit(self, timeout_s: float) -> bool:
-        """Wait for the process to exit (and reap it); False if it is still running."""
-        try:
-            await asyncio.wait_for(self.launched.process.wait(), timeout_s)
-        except TimeoutError:
-            return False
-        return True
+        return await self.launched.wait_exit(timeout_s)
 
     def process_group(self) -> list[psutil.Process]:
         """Live processes in the plugin's process group other than the plugin itself."""

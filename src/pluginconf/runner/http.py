@@ -286,10 +286,12 @@ class ServeHTTPCall:
             r.violations.append("the call completed OK without an end frame (SH-12)")
 
     async def wait_for(self, predicate: str, timeout_s: float) -> bool:
-        """Wait until ``predicate`` holds: "init", "body" (some body bytes), or "done"."""
+        """Wait until ``predicate`` holds: "init", "body" (some body bytes), "flush" (a flush
+        frame after some body), or "done"."""
         checks = {
             "init": lambda: self.response.status is not None or self._reader.done(),
             "body": lambda: self.response.body_length > 0 or self._reader.done(),
+            "flush": lambda: "flush" in self.response.kinds or self._reader.done(),
             "done": self._reader.done,
         }
         check = checks[predicate]

@@ -86,6 +86,9 @@ class SharedPlugin:
     def alive(self) -> bool:
         return self.launched.process.returncode is None
 
+    async def wait_exit(self, timeout_s: float) -> bool:
+        return await self.launched.wait_exit(timeout_s)
+
     def evidence(self) -> str:
         return crash_evidence(self.launched, self.stdio)
 
