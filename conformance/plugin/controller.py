@@ -10,7 +10,7 @@ from grpc_health.v1 import health_pb2
 
 from pluginconf.host.errors import describe_status
 from pluginconf.protocol.constants import HEALTH_SERVICE_NAME
-from pluginconf.runner import Level, Profile, case, expect
+from pluginconf.runner import Level, Profile, case, expect, fail
 from pluginconf.runner.target import PluginTarget
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -25,24 +25,29 @@ async def shutdown(t: PluginTarget) -> None:
     """
     Purpose: The host's graceful stop ends an idle plugin promptly.
     Procedure: Start the plugin and call GRPCController/Shutdown (2 s deadline) while no
-      other call is in progress.
+      other call is in progress. A machine's hiccup can stretch one measurement: when the
+      only fault is the 100 ms bound, a second process is measured, and the better counts.
     Asserts: Shutdown answers OK or fails with UNAVAILABLE; the process exits within 100 ms
       of the answer and within 1 s of the call.
     """
-    fresh = await t.launch()
-    answer = await fresh.request_shutdown()
-    expect(
-        answer.outcome in ("ok", "unavailable"),
-        f"Shutdown answered {answer.outcome}; expected OK or UNAVAILABLE (CT-4)",
-    )
-    exited = await fresh.wait_exit(max(0.0, answer.sent_at + 1.0 - time.monotonic()))
-    now = time.monotonic()
-    expect(exited, "the plugin was still running 1 s after Shutdown was called")
-    after_answer = now - answer.answered_at
-    expect(
-        after_answer <= 0.1,
-        f"the plugin exited {after_answer * 1000:.0f} ms after Shutdown answered; the bound "
-        "is 100 ms",
+    measured = []
+    for _ in range(2):
+        fresh = await t.launch()
+        answer = await fresh.request_shutdown()
+        expect(
+            answer.outcome in ("ok", "unavailable"),
+            f"Shutdown answered {answer.outcome}; expected OK or UNAVAILABLE (CT-4)",
+        )
+        exited = await fresh.wait_exit(max(0.0, answer.sent_at + 1.0 - time.monotonic()))
+        after_answer = time.monotonic() - answer.answered_at
+        expect(exited, "the plugin was still running 1 s after Shutdown was called")
+        measured.append(after_answer)
+        if after_answer <= 0.1:
+            return
+    fail(
+        "the plugin exited "
+        + " and ".join(f"{m * 1000:.0f} ms" for m in measured)
+        + " after Shutdown answered (two processes); the bound is 100 ms"
     )
 
 

@@ -76,6 +76,7 @@ def run_plugin(args: argparse.Namespace) -> int:
             "-c", str(ini), "--rootdir", workdir, workdir,
             "-p", "pluginconf.runner.pytest_plugin",
             "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:asyncio",
+            "--capture", "no",  # the console writes to the real stdout while cases run
             "--pluginconf-plugin-cmd", shlex.join(command) if command else REFERENCE_WORD,
             "--pluginconf-no-preflight",
             "--pluginconf-magic-cookie", args.magic_cookie,

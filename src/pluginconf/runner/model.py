@@ -122,6 +122,8 @@ class Case:
     timeout_s: float = 60.0
     # "Heavy" cases move large amounts of data; `--max-body` bounds them.
     heavy: bool = False
+    # Where the procedure is written (file, first line): reports point there.
+    source: tuple[str, int] = ("", 0)
 
     def __post_init__(self) -> None:
         if not _ID.match(self.id):
@@ -145,6 +147,11 @@ class CaseResult:
     duration_s: float = 0.0
 
 
+def _source(procedure: Callable[..., Any]) -> tuple[str, int]:
+    code = getattr(procedure, "__code__", None)
+    return (code.co_filename, code.co_firstlineno) if code is not None else ("", 0)
+
+
 def case(
     case_id: str,
     *,
@@ -166,6 +173,7 @@ def case(
             procedure=procedure,
             timeout_s=timeout_s,
             heavy=heavy,
+            source=_source(procedure),
         )
 
     return make
@@ -209,6 +217,7 @@ def case_each(
                     procedure=bound,
                     timeout_s=timeout_s,
                     heavy=heavy(value),
+                    source=_source(procedure),
                 )
             )
         return CaseFamily(tuple(made))

@@ -148,7 +148,8 @@ class CaseItem(pytest.Item):
             )
         )
         if result.outcome is Outcome.SKIPPED:
-            pytest.skip(result.message)
+            # Reported at the case, not at this line.
+            raise pytest.skip.Exception(result.message, _use_item_location=True)
         if result.outcome is Outcome.ERROR:
             raise SuiteDefect(result.message)
         if result.outcome is Outcome.FAILED:
@@ -164,7 +165,8 @@ class CaseItem(pytest.Item):
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
-        return self.path, None, f"{self.case.id} [{self.case.level}]"
+        path, line = self.case.source
+        return path or self.path, max(line - 1, 0), f"{self.case.id} [{self.case.level}]"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
