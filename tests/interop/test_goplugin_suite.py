@@ -83,3 +83,14 @@ def test_without_the_list_the_failures_are_reported_with_evidence(goplugin, tmp_
     assert "is not directly inside PLUGIN_UNIX_SOCKET_DIR" in result.stdout
     assert "others may connect" in result.stdout
     assert result.stdout.splitlines()[-1] == "0 passed, 2 failed, 0 skipped"
+
+
+def test_the_hooks_profile_on_a_plugin_without_hooks_is_a_usage_error(goplugin, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pluginconf", "plugin", "--magic-cookie", COOKIE,
+         "--protocol-versions", "5,6", "--", str(goplugin)],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "does not serve pluginconf.v1.Hooks" in result.stderr
+    assert "use --profile transport" in result.stderr

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from pluginconf.host.errors import LaunchError
 from pluginconf.runner.console import ConsoleReporter
 from pluginconf.runner.known_failing import load_known_failing
 from pluginconf.runner.model import Profile
-from pluginconf.runner.pytest_plugin import REFERENCE_WORD, build_options, preflight
+from pluginconf.runner.preflight import PreflightError, preflight
+from pluginconf.runner.pytest_plugin import REFERENCE_WORD, build_options
 from pluginconf.runner.registry import Selection, SelectionError, load_cases
 from pluginconf.runner.report import EXIT_FAILURES, EXIT_USAGE, exit_code, json_report, write_json
 from pluginconf.runner.spec import requirements
@@ -65,8 +65,8 @@ def run_plugin(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         asyncio.run(preflight(options))
-    except LaunchError as exc:
-        print(f"pluginconf plugin: the plugin could not be started:\n{exc}", file=sys.stderr)
+    except PreflightError as exc:
+        print(f"pluginconf plugin: {exc}", file=sys.stderr)
         return EXIT_USAGE
     reporter = ConsoleReporter(selected, known, args.verbose)
     with tempfile.TemporaryDirectory(prefix="pluginconf-run-") as workdir:
@@ -124,7 +124,7 @@ def run_list(args: argparse.Namespace) -> int:
         cases = [c for c in cases if c.profile == Profile(args.profile)]
     wrap = textwrap.TextWrapper(width=100, initial_indent="    ", subsequent_indent="          ")
     for case in cases:
-        print(f"{case.id}  {case.level}  {case.profile}")
+        print(f"{case.id}  {case.level}  {case.profile}" + ("  heavy" if case.heavy else ""))
         for rid in case.requirements:
             print(wrap.fill(f"{rid:<5} {texts[rid].text}"))
         if args.verbose:

@@ -25,14 +25,13 @@ from typing import Any
 
 import pytest
 
-from pluginconf.host.errors import LaunchError
-from pluginconf.host.launcher import launch
 from pluginconf.protocol.constants import MagicCookie
 from pluginconf.runner.arguments import DEFAULT_MAX_BODY
 from pluginconf.runner.engine import SuiteSession
 from pluginconf.runner.known_failing import KnownFailing, load_known_failing
 from pluginconf.runner.model import Case, CaseResult, Level, Outcome, Profile
 from pluginconf.runner.options import PluginSuiteOptions
+from pluginconf.runner.preflight import PreflightError, preflight
 from pluginconf.runner.registry import Selection, SelectionError, load_cases
 
 NODE_PREFIX = "pluginconf::"
@@ -88,12 +87,6 @@ def build_options(
         start_timeout_s=start_timeout,
         max_body=max_body,
     )
-
-
-async def preflight(options: PluginSuiteOptions) -> None:
-    """Start the target once and stop it; LaunchError when it cannot be started at all."""
-    plugin = await launch(options.launch_spec())
-    await plugin.stop()
 
 
 class CaseRunner:
@@ -235,8 +228,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     try:
         asyncio.run(preflight(suite.options))
-    except LaunchError as exc:
-        raise pytest.UsageError(f"the plugin could not be started:\n{exc}") from None
+    except PreflightError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 @pytest.hookimpl(tryfirst=True)

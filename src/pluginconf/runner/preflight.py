@@ -1,0 +1,43 @@
+"""Before a run: can the target be started at all, and is the profile one it can take?
+
+A run whose target cannot start, or whose profile asks for a protocol the plugin does not
+speak, would fail every case for one reason; it is stopped before it begins, with that reason.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from pluginconf.host.errors import LaunchError
+from pluginconf.host.launcher import launch
+from pluginconf.runner.model import Profile
+from pluginconf.runner.options import PluginSuiteOptions
+from pluginconf.v1 import hooks_pb2, hooks_pb2_grpc
+
+
+class PreflightError(Exception):
+    """The run cannot usefully begin; the message says why and what to do."""
+
+
+async def preflight(options: PluginSuiteOptions) -> None:
+    """Start the target once, ask it Implemented when the profile needs hooks, stop it."""
+    try:
+        plugin = await launch(options.launch_spec())
+    except LaunchError as exc:
+        raise PreflightError(f"the plugin could not be started:\n{exc}") from None
+    try:
+        profile = options.effective_profile
+        if profile.includes(Profile.HOOKS) and plugin.channel is not None:
+            hooks = hooks_pb2_grpc.HooksStub(plugin.channel)
+            try:
+                await hooks.Implemented(hooks_pb2.ImplementedRequest(), timeout=10)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                    raise PreflightError(
+                        f"the {profile} profile needs a plugin of the pluginconf.v1 hooks "
+                        "protocol, and this plugin does not serve pluginconf.v1.Hooks "
+                        f"(Implemented: {exc.details()}); for any other go-plugin plugin, "
+                        "use --profile transport"
+                    ) from None
+    finally:
+        await plugin.stop()
