@@ -78,6 +78,8 @@ MUTANTS = [
     Mutant("mtls-fixed-key", ("plugin/mtls/fresh-key-per-process",)),
     Mutant("mtls-no-client-auth", ("plugin/mtls/refuses-*-certificate",)),
     Mutant("mtls-bad-cert-ignored", ("plugin/mtls/unusable-client-certificate",)),
+    Mutant("mtls-tls-1.0", ("plugin/mtls/tls-1.2-or-later",)),
+    Mutant("mtls-p521", ("plugin/mtls/p256-key",)),
     Mutant("not-serving", ("plugin/health/serving",), scenario={"health": "NOT_SERVING"}),
     Mutant("health-any-service", ("plugin/health/unknown-service",)),
     Mutant(

@@ -6,18 +6,23 @@ import base64
 import binascii
 import datetime
 import re
+import ssl
+import warnings
 
 import grpc
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pluginconf.host.errors import LaunchError
+from pluginconf.plugin.tls_front import load_key_pair
 from pluginconf.protocol.constants import ENV_CLIENT_CERT, HEALTH_SERVICE_NAME
-from pluginconf.protocol.mtls import generate_certificate
-from pluginconf.runner import Profile, case, expect, fail
+from pluginconf.protocol.mtls import CertificatePair, generate_certificate
+from pluginconf.runner import Level, Profile, case, expect, fail, skip
 from pluginconf.runner.fresh import FreshPlugin
 from pluginconf.runner.target import PluginTarget
+from pluginconf.runner.tls import tls_handshake
 
 from ._helpers import handshake_bytes, refusal_problems, show
 
@@ -219,3 +224,66 @@ async def unusable_client_certificate(t: PluginTarget) -> None:
     fresh = await t.spawn(env={ENV_CLIENT_CERT: "not a certificate"})
     problems = await refusal_problems(fresh, status=1)
     expect(not problems, "with PLUGIN_CLIENT_CERT='not a certificate': " + "; ".join(problems))
+
+
+@case(
+    "plugin/mtls/p256-key",
+    requirements=["TLS-5"],
+    profile=Profile.TRANSPORT,
+    level=Level.SHOULD,
+)
+async def p256_key(t: PluginTarget) -> None:
+    """
+    Purpose: The plugin's AutoMTLS key is one every TLS stack verifies: grpcio-based hosts
+      cannot verify P-521, go-plugin's curve.
+    Procedure: Start the plugin with AutoMTLS and read the certificate from its handshake.
+    Asserts: Its key is ECDSA on curve P-256.
+    """
+    fresh = await _mtls_plugin(t, connect=False)
+    der = fresh.handshake.server_cert_der
+    expect(der, "the handshake carries no certificate")
+    assert der is not None  # for the type checker
+    key = x509.load_der_x509_certificate(der).public_key()
+    curve = key.curve.name if isinstance(key, ec.EllipticCurvePublicKey) else type(key).__name__
+    expect(curve == "secp256r1", f"the plugin's key is {curve}, not P-256 (secp256r1)")
+
+
+def _tls_1_1_client(client: CertificatePair) -> ssl.SSLContext | None:
+    """A client context offering TLS 1.1 at most, or None when this ssl library cannot."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+            ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        except (ValueError, ssl.SSLError):
+            return None
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    load_key_pair(ctx, client.cert_pem, client.key_pem)
+    return ctx
+
+
+@case("plugin/mtls/tls-1.2-or-later", requirements=["TLS-6"], profile=Profile.TRANSPORT)
+async def tls_12_or_later(t: PluginTarget) -> None:
+    """
+    Purpose: AutoMTLS connections use TLS 1.2 or later.
+    Procedure: Start the plugin with AutoMTLS; connect offering TLS 1.0 and 1.1 only, with
+      the host's certificate.
+    Asserts: The TLS handshake fails.
+    """
+    fresh = await _mtls_plugin(t, connect=False)
+    assert fresh.launched.client_cert is not None
+    ctx = _tls_1_1_client(fresh.launched.client_cert)
+    if ctx is None:
+        skip("this machine's ssl library cannot offer TLS 1.1, so it cannot test refusing it")
+    try:
+        version = await tls_handshake(fresh.handshake, ctx, timeout_s=5)
+    except ssl.SSLError as exc:
+        if "NO_PROTOCOLS_AVAILABLE" in str(exc).upper():
+            skip(f"this machine's ssl library refused to offer TLS 1.1: {exc}")
+        return  # refused, as it must be
+    except (OSError, TimeoutError):
+        return
+    fail(f"the plugin completed a {version} handshake; AutoMTLS needs TLS 1.2 or later")

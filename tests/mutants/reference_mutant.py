@@ -227,6 +227,30 @@ def _(m: Mutant) -> None:
     patch(server, "server_context", lax)
 
 
+@fault("mtls-tls-1.0", "accepts TLS 1.0 and 1.1 on AutoMTLS connections")
+def _(m: Mutant) -> None:
+    make = server.server_context
+
+    def old(cert_pem: bytes, key_pem: bytes, client_ca_pem: bytes) -> Any:
+        import ssl
+        import warnings
+
+        ctx = make(cert_pem, key_pem, client_ca_pem)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        return ctx
+
+    patch(server, "server_context", old)
+
+
+@fault("mtls-p521", "makes its AutoMTLS key on P-521, as go-plugin does")
+def _(m: Mutant) -> None:
+    make = server.generate_certificate
+    patch(server, "generate_certificate", lambda *args: make("pluginconf", "P-521"))
+
+
 @fault("mtls-bad-cert-ignored", "serves plaintext when PLUGIN_CLIENT_CERT is not a certificate")
 def _(m: Mutant) -> None:
     auto = server._auto_mtls

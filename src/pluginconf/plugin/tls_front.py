@@ -31,7 +31,7 @@ Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 def server_context(cert_pem: bytes, key_pem: bytes, client_ca_pem: bytes) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    _load_pair(ctx, cert_pem, key_pem)
+    load_key_pair(ctx, cert_pem, key_pem)
     ctx.load_verify_locations(cadata=client_ca_pem.decode())
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.set_alpn_protocols(["h2"])
@@ -41,13 +41,13 @@ def server_context(cert_pem: bytes, key_pem: bytes, client_ca_pem: bytes) -> ssl
 def client_context(cert_pem: bytes, key_pem: bytes, server_ca_pem: bytes) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    _load_pair(ctx, cert_pem, key_pem)
+    load_key_pair(ctx, cert_pem, key_pem)
     ctx.load_verify_locations(cadata=server_ca_pem.decode())
     ctx.set_alpn_protocols(["h2"])
     return ctx
 
 
-def _load_pair(ctx: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
+def load_key_pair(ctx: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
     # ssl loads key pairs from files only; they live for the call in a private directory.
     with tempfile.TemporaryDirectory() as tmp:
         cert_path, key_path = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")

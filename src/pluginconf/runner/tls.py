@@ -9,12 +9,14 @@ unix socket spliced to the TLS connection:
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from dataclasses import dataclass
 
 import grpc
 
 from pluginconf.plugin.tls_front import PrivateDir, Splicer, client_context, dial_through
+from pluginconf.protocol.constants import TLS_SERVER_NAME
 from pluginconf.protocol.handshake import HandshakeLine
 from pluginconf.protocol.mtls import CertificatePair, der_to_pem
 
@@ -46,6 +48,28 @@ def suite_client_context(
     ctx.load_verify_locations(cadata=server_pem.decode())
     ctx.set_alpn_protocols(["h2"])
     return ctx
+
+
+async def tls_handshake(handshake: HandshakeLine, ctx: ssl.SSLContext, timeout_s: float) -> str:
+    """Complete a TLS handshake with the plugin's listener; the version agreed.
+
+    Raises ssl.SSLError (or OSError) when the handshake fails.
+    """
+    async with asyncio.timeout(timeout_s):
+        if handshake.network == "unix":
+            _, writer = await asyncio.open_unix_connection(
+                handshake.address, ssl=ctx, server_hostname=TLS_SERVER_NAME
+            )
+        else:
+            host, _, port = handshake.address.rpartition(":")
+            _, writer = await asyncio.open_connection(
+                host.strip("[]"), int(port), ssl=ctx, server_hostname=TLS_SERVER_NAME
+            )
+    try:
+        tls = writer.get_extra_info("ssl_object")
+        return str(tls.version()) if tls is not None else "none"
+    finally:
+        writer.close()
 
 
 async def open_tls_channel(
