@@ -146,7 +146,10 @@ MUTANTS = [
         "oversize-frames",
         ("plugin/sdk/limits/message-size", "plugin/sdk/limits/frame-size"),
     ),
-    Mutant("echo-buffers", ("plugin/sdk/streaming/response-before-request-end",)),
+    Mutant(
+        "echo-buffers",
+        ("plugin/sdk/streaming/response-before-request-end", "plugin/sdk/memory/echo-max-body"),
+    ),
     Mutant("flush-ignored", ("plugin/sdk/streaming/flush",)),
     Mutant("disconnect-swallowed", ("plugin/sdk/cancel/reaches-handler",)),
     Mutant("half-close-is-end", ("plugin/sdk/cancel/half-close-without-end",)),
