@@ -138,5 +138,5 @@ def run_list(args: argparse.Namespace) -> int:
                         f"{name}: {text}", 100, initial_indent="    ", subsequent_indent="      "
                     )
                 )
-    print(f"{len(cases)} cases")
+    print(f"{len(cases)} case{'' if len(cases) == 1 else 's'}")
     return 0

@@ -168,7 +168,7 @@ class ConsoleReporter:
         counts = summarize(reports, duration_s)
         extra = [f"{counts[k]} {k}" for k in ("xfailed", "xpassed", "errors") if counts[k]]
         self.console.print(
-            f"{len(reports)} cases in {duration_s:.1f}s"
+            f"{len(reports)} case{'' if len(reports) == 1 else 's'} in {duration_s:.1f}s"
             + (f" ({', '.join(extra)})" if extra else "")
         )
         # The closing line is a contract: N passed, N failed, N skipped.
