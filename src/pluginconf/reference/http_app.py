@@ -181,21 +181,26 @@ class ReferenceApp:
 
     async def hold(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
         hold_id = self._params(scope).get("id", "")
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8")],
-            }
-        )
-        await send(
-            {
-                "type": "http.response.body",
-                "body": f"holding {hold_id}\n".encode(),
-                "more_body": True,
-            }
-        )
-        await send({"type": "http.response.body", "body": b"", "more_body": True})
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+                }
+            )
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": f"holding {hold_id}\n".encode(),
+                    "more_body": True,
+                }
+            )
+            await send({"type": "http.response.body", "body": b"", "more_body": True})
+        except OSError:
+            # The client left while we were still sending: ASGI says so by failing send.
+            self.disconnects.append(hold_id)
+            return
         async with asyncio.timeout(HOLD_LIMIT_S):
             while (await receive())["type"] != "http.disconnect":
                 pass
