@@ -113,7 +113,7 @@ MUTANTS = [
         "serialized-calls",
         ("plugin/hooks/concurrent-calls", "plugin/sdk/concurrency/32-streams"),
     ),
-    Mutant("blocking-upload", ("plugin/hooks/health-under-load",)),
+    Mutant("rpc-limit", ("plugin/hooks/health-under-load",)),
     Mutant("fd-leak", ("plugin/hooks/endurance",)),
     Mutant("body-before-init", ("plugin/serve-http/framing",)),
     # the conformance plugin's behaviours

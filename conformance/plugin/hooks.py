@@ -300,18 +300,23 @@ async def health_under_load(t: PluginTarget) -> None:
     """
     Purpose: A busy plugin still answers health checks, so that hosts do not restart it.
     Procedure: Open 10 ServeHTTP calls that send a request init and 1 KiB and then nothing;
+      give the handlers up to 1 s to start (a response init on the last one shows they have);
       then call Health/Check.
     Asserts: The check answers SERVING within 1 s.
     """
     shared = await t.shared_with("ServeHTTP")
     calls = await _open_streams(shared.hooks, 10)
     try:
+        await calls[-1].wait_for("init", 1.0)
         try:
             reply = await shared.health.Check(
                 health_pb2.HealthCheckRequest(service=HEALTH_SERVICE_NAME), timeout=1
             )
         except grpc.aio.AioRpcError as exc:
-            fail(f"with 10 calls in progress, the health check failed: {exc.code().name}")
+            fail(
+                f"with 10 calls in progress, the health check failed: {exc.code().name}: "
+                f"{exc.details()}"
+            )
         expect(reply.status == _SERVING, f"with 10 calls in progress, health is {reply.status}")
     finally:
         for call in calls:

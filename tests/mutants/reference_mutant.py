@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import sys
-import time
 import types
 from collections.abc import Callable
 from typing import Any
@@ -431,17 +430,10 @@ def _(m: Mutant) -> None:
     patch(hooks.HooksService, "ServeHTTP", one_stream)
 
 
-@fault("blocking-upload", "blocks its event loop for 1.2 s on each upload")
+@fault("rpc-limit", "caps its server at 12 concurrent calls, long-lived streams included")
 def _(m: Mutant) -> None:
-    app = m.plugin.app
-    handle = app.__call__
-
-    async def blocking(scope: Any, receive: Any, send: Any) -> None:
-        if scope.get("method") == "POST":
-            time.sleep(1.2)  # noqa: ASYNC251  # the bug: a synchronous call in an async handler
-        await handle(scope, receive, send)
-
-    m.plugin.app = blocking  # type: ignore[assignment]
+    make_server = grpc.aio.server
+    patch(grpc.aio, "server", lambda *a, **k: make_server(*a, **k, maximum_concurrent_rpcs=12))
 
 
 @fault("fd-leak", "opens a descriptor on every command and never closes it")
