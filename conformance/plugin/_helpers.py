@@ -10,10 +10,15 @@ from typing import Any
 
 import grpc
 from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2_grpc
 
+from pluginconf.host.client import health_problem
 from pluginconf.host.launcher import LaunchedPlugin
 from pluginconf.protocol.constants import GRPC_MAX_MESSAGE_BYTES
+from pluginconf.reference.generator import BLOCK_BYTES, iter_bytes
+from pluginconf.runner import expect
 from pluginconf.runner.fresh import FreshPlugin
+from pluginconf.runner.http import HTTPResponse, exchange
 from pluginconf.v1 import hooks_pb2, hooks_pb2_grpc
 
 # HK-8: a non-empty lower_snake_case code.
@@ -74,6 +79,35 @@ async def refusal_problems(fresh: FreshPlugin, status: int | None) -> list[str]:
     if not fresh.stderr_text().strip():
         problems.append("it wrote nothing on stderr")
     return problems
+
+
+async def expect_serving(
+    health: health_pb2_grpc.HealthStub, when: str, timeout_s: float = 5.0
+) -> None:
+    """Fail the case unless a health check of "plugin" answers SERVING within ``timeout_s``."""
+    problem = await health_problem(health, timeout_s)
+    expect(problem is None, f"{when}: {problem}")
+
+
+async def echo_generated(
+    hooks: hooks_pb2_grpc.HooksAsyncStub,
+    n: int,
+    seed: int,
+    piece: int = BLOCK_BYTES,
+    timeout_s: float = 60.0,
+) -> HTTPResponse:
+    """POST the generator's first ``n`` bytes for ``seed`` to /echo, in request frames of
+    ``piece`` bytes, comparing the echo with them as it arrives (RB-2)."""
+    return await exchange(
+        hooks,
+        "POST",
+        "/echo",
+        body=iter_bytes(n, seed=seed, piece=piece),
+        content_length=n,
+        expected_body=iter_bytes(n, seed=seed),
+        keep_body=False,
+        timeout_s=timeout_s,
+    )
 
 
 def show(data: bytes | str, limit: int = 200) -> str:

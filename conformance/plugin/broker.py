@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import grpc
-from grpc_health.v1 import health_pb2
 
 from pluginconf._grpc_compat import EOF
 from pluginconf.goplugin import grpc_broker_pb2, grpc_broker_pb2_grpc
-from pluginconf.protocol.constants import HEALTH_SERVICE_NAME
 from pluginconf.runner import Profile, case, expect, fail
 from pluginconf.runner.target import PluginTarget
 
-_SERVING = health_pb2.HealthCheckResponse.SERVING
+from ._helpers import expect_serving
 
 
 @case(
@@ -51,9 +49,6 @@ async def unusable_announcements(t: PluginTarget) -> None:
             expect(
                 got is not EOF, "the plugin ended the broker stream after unusable announcements"
             )
-        reply = await fresh.health.Check(
-            health_pb2.HealthCheckRequest(service=HEALTH_SERVICE_NAME), timeout=5
-        )
-        expect(reply.status == _SERVING, "the plugin is no longer SERVING after the announcements")
+        await expect_serving(fresh.health, "after the unusable announcements")
     finally:
         call.cancel()

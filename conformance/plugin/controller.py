@@ -6,14 +6,12 @@ import signal
 import time
 
 import psutil
-from grpc_health.v1 import health_pb2
 
 from pluginconf.host.errors import describe_status
-from pluginconf.protocol.constants import HEALTH_SERVICE_NAME
 from pluginconf.runner import Level, Profile, case, expect, fail
 from pluginconf.runner.target import PluginTarget
 
-_SERVING = health_pb2.HealthCheckResponse.SERVING
+from ._helpers import expect_serving
 
 
 @case(
@@ -108,10 +106,7 @@ async def sigint_ignored(t: PluginTarget) -> None:
         not await fresh.wait_exit(0.5),
         f"the plugin exited on SIGINT (status {describe_status(fresh.exit_status or 0)})",
     )
-    reply = await fresh.health.Check(
-        health_pb2.HealthCheckRequest(service=HEALTH_SERVICE_NAME), timeout=5
-    )
-    expect(reply.status == _SERVING, "after SIGINT the plugin no longer answers SERVING")
+    await expect_serving(fresh.health, "after SIGINT")
 
 
 @case("plugin/controller/host-exit", requirements=["CT-8"], profile=Profile.TRANSPORT)

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 import psutil
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from pluginconf.protocol.constants import GRPC_MAX_MESSAGE_BYTES, HEALTH_SERVICE_NAME
+from pluginconf.host.client import health_problem
+from pluginconf.protocol.constants import GRPC_MAX_MESSAGE_BYTES
 from pluginconf.runner import Level, Profile, case, case_each, expect, fail, skip
 from pluginconf.runner.http import ServeHTTPCall, exchange
 from pluginconf.runner.shared import SUITE_CONFIGURATION, SUITE_PLUGIN_ID, SharedPlugin
@@ -22,6 +22,7 @@ from ._helpers import (
     NON_BMP,
     HookOutcome,
     call_hook,
+    expect_serving,
     hook_problem,
     large_text,
     post,
@@ -31,7 +32,6 @@ from ._helpers import (
 if TYPE_CHECKING:
     from pluginconf.v1.hooks_pb2_grpc import HooksAsyncStub  # in the type stubs only
 
-_SERVING = health_pb2.HealthCheckResponse.SERVING
 _PROBE_POST = post(id="pluginconf-probe", channel_id="c", user_id="u", message="probe")
 # Requests for each hook that any plugin should take as ordinary calls.
 _PROBE_REQUESTS = {
@@ -44,13 +44,6 @@ _PROBE_REQUESTS = {
     "ExecuteCommand": hooks_pb2.ExecuteCommandRequest(command="/pluginconf-probe"),
     "OnDeactivate": hooks_pb2.OnDeactivateRequest(),
 }
-
-
-async def _healthy(health: health_pb2_grpc.HealthStub, what: str) -> None:
-    reply = await health.Check(
-        health_pb2.HealthCheckRequest(service=HEALTH_SERVICE_NAME), timeout=5
-    )
-    expect(reply.status == _SERVING, f"{what}, health answered {reply.status}, not SERVING")
 
 
 async def _serve_http_answers(hooks: HooksAsyncStub) -> tuple[bool, str]:
@@ -143,13 +136,8 @@ async def lifecycle_sequence(t: PluginTarget) -> None:
         outcome = await call_hook(fresh.hooks, hook, _PROBE_REQUESTS[hook])
         expect(outcome.ok, f"in the lifecycle sequence, {outcome.describe()}")
     t.step("checking health after OnDeactivate")
-    try:
-        await _healthy(fresh.health, "after OnDeactivate")
-    except grpc.aio.AioRpcError as exc:
-        fail(
-            f"after OnDeactivate the health check failed: {exc.code().name}: {exc.details()}\n"
-            + fresh.evidence()
-        )
+    problem = await health_problem(fresh.health, 5.0)
+    expect(problem is None, f"after OnDeactivate: {problem}\n{fresh.evidence()}")
     await fresh.request_shutdown()
     expect(await fresh.wait_exit(2.0), "the plugin did not exit within 2 s of Shutdown")
 
@@ -212,7 +200,7 @@ async def payloads(t: PluginTarget, kind: str) -> None:
                     f"{response.describe()}; " + "; ".join(response.violations)
                 )
     expect(not problems, f"with {kind} requests:\n" + "\n".join(problems))
-    await _healthy(shared.health, f"after the {kind} requests")
+    await expect_serving(shared.health, f"after the {kind} requests")
 
 
 @case("plugin/hooks/message-limit", requirements=["TR-11"], profile=Profile.HOOKS)
@@ -308,16 +296,7 @@ async def health_under_load(t: PluginTarget) -> None:
     calls = await _open_streams(shared.hooks, 10)
     try:
         await calls[-1].wait_for("init", 1.0)
-        try:
-            reply = await shared.health.Check(
-                health_pb2.HealthCheckRequest(service=HEALTH_SERVICE_NAME), timeout=1
-            )
-        except grpc.aio.AioRpcError as exc:
-            fail(
-                f"with 10 calls in progress, the health check failed: {exc.code().name}: "
-                f"{exc.details()}"
-            )
-        expect(reply.status == _SERVING, f"with 10 calls in progress, health is {reply.status}")
+        await expect_serving(shared.health, "with 10 calls in progress", timeout_s=1.0)
     finally:
         for call in calls:
             await call.close()
@@ -376,4 +355,4 @@ async def endurance(t: PluginTarget) -> None:
         f"resident memory grew by {(rss - baseline[1]) / 2**20:.1f} MiB between call "
         f"{_WARM_CALLS} and call {_ENDURANCE_CALLS}",
     )
-    await _healthy(shared.health, f"after {_ENDURANCE_CALLS} calls")
+    await expect_serving(shared.health, f"after {_ENDURANCE_CALLS} calls")

@@ -24,10 +24,9 @@ from pluginconf.runner.fresh import FreshPlugin
 from pluginconf.runner.target import PluginTarget
 from pluginconf.runner.tls import tls_handshake
 
-from ._helpers import handshake_bytes, refusal_problems, show
+from ._helpers import expect_serving, handshake_bytes, refusal_problems, show
 
 _STD_B64 = re.compile(r"^[A-Za-z0-9+/]*$")
-_SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 async def _mtls_plugin(t: PluginTarget, connect: bool = True) -> FreshPlugin:
@@ -125,10 +124,7 @@ async def handshake_certificate(t: PluginTarget) -> None:
     problems = _certificate_problems(field, started)
     expect(not problems, f"handshake {show(line, 120)}:\n" + "\n".join(problems))
     await fresh.connect()
-    reply = await fresh.health.Check(
-        health_pb2.HealthCheckRequest(service=HEALTH_SERVICE_NAME), timeout=5
-    )
-    expect(reply.status == _SERVING, f"over TLS, health answered {reply.status}")
+    await expect_serving(fresh.health, "over TLS")
 
 
 @case("plugin/mtls/fresh-key-per-process", requirements=["TLS-3"], profile=Profile.TRANSPORT)

@@ -12,6 +12,8 @@ from pluginconf.runner import Level, Profile, case, case_each, expect, skip
 from pluginconf.runner.http import HTTPResponse, exchange
 from pluginconf.runner.target import PluginTarget
 
+from ._helpers import echo_generated
+
 MIB = 1024 * 1024
 # Around the SDK's 64 KiB frames, two odd sizes, and 16 MiB; "max-body" is --max-body.
 SIZES: list[int | str] = [0, 1, 65535, 65536, 65537, 271828, 314159, 16 * MIB, "max-body"]
@@ -58,16 +60,7 @@ async def echo(t: PluginTarget, size: int | str) -> None:
     n = _size(t, size)
     shared = await t.shared()
     t.step(f"echoing {n} bytes")
-    response = await exchange(
-        shared.hooks,
-        "POST",
-        "/echo",
-        body=iter_bytes(n, seed=7),
-        content_length=n,
-        expected_body=iter_bytes(n, seed=7),
-        keep_body=False,
-        timeout_s=240,
-    )
+    response = await echo_generated(shared.hooks, n, seed=7, timeout_s=240)
     problems = _problems(response, n, "echoed")
     expect(
         not problems, f"POST /echo with {n} bytes: {response.describe()}\n" + "\n".join(problems)
@@ -134,15 +127,7 @@ async def message_size(t: PluginTarget) -> None:
     # A body frame's own overhead is 1 tag byte, 4 length bytes and the frame's oneof tag.
     piece = GRPC_MAX_MESSAGE_BYTES - 10
     t.step("echoing 16 MiB sent in 4 MiB request frames")
-    response = await exchange(
-        shared.hooks,
-        "POST",
-        "/echo",
-        body=iter_bytes(n, seed=9, piece=piece),
-        content_length=n,
-        expected_body=iter_bytes(n, seed=9),
-        keep_body=False,
-    )
+    response = await echo_generated(shared.hooks, n, seed=9, piece=piece)
     problems += [v for v in response.violations if "TR-11" in v][:3]
     if response.comparison or response.status != 200:
         problems.append(f"/echo with 4 MiB frames: {response.describe()} {response.comparison}")
@@ -203,16 +188,7 @@ async def echo_memory(t: PluginTarget) -> None:
     await exchange(fresh.hooks, "POST", "/echo", body=b"warm-up" * 1000)
     before = psutil.Process(fresh.pid).memory_info().rss
     t.step(f"echoing {n} bytes through a new process")
-    response = await exchange(
-        fresh.hooks,
-        "POST",
-        "/echo",
-        body=iter_bytes(n, seed=13),
-        content_length=n,
-        expected_body=iter_bytes(n, seed=13),
-        keep_body=False,
-        timeout_s=540,
-    )
+    response = await echo_generated(fresh.hooks, n, seed=13, timeout_s=540)
     growth = _peak_rss(fresh.pid) - before
     expect(response.comparison is None, f"the echo of {n} bytes differs: {response.comparison}")
     expect(

@@ -13,7 +13,7 @@ from pluginconf.runner import Profile, case, case_each, expect, fail
 from pluginconf.runner.http import exchange
 from pluginconf.runner.target import PluginTarget
 
-from ._helpers import NON_BMP
+from ._helpers import NON_BMP, echo_generated
 from .sdk_streaming import disconnects, start_hold, wait_recorded
 
 STATUSES = [200, 201, 204, 301, 304, 404, 418, 500, 503, 599]
@@ -203,17 +203,7 @@ async def thirty_two_streams(t: PluginTarget) -> None:
     n = 256 * 1024
     t.step("32 concurrent echoes")
     responses = await asyncio.gather(
-        *(
-            exchange(
-                shared.hooks,
-                "POST",
-                "/echo",
-                body=iter_bytes(n, seed=100 + i),
-                content_length=n,
-                expected_body=iter_bytes(n, seed=100 + i),
-            )
-            for i in range(32)
-        )
+        *(echo_generated(shared.hooks, n, seed=100 + i) for i in range(32))
     )
     wrong = [
         f"echo {i}: {r.comparison or r.describe()}"

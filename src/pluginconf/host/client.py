@@ -65,6 +65,18 @@ class NotServing(Exception):
     kind = "not_serving"
 
 
+async def health_problem(health: health_pb2_grpc.HealthStub, timeout_s: float) -> str | None:
+    """One health check of "plugin"; None when it answers SERVING in time, else what was wrong."""
+    request = health_pb2.HealthCheckRequest(service=HEALTH_SERVICE_NAME)
+    try:
+        reply = await health.Check(request, timeout=timeout_s)
+    except grpc.aio.AioRpcError as exc:
+        return f"health check failed: {exc.code().name}: {exc.details()}"
+    if reply.status != SERVING:
+        return f"health is {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}"
+    return None
+
+
 class PluginClient:
     def __init__(
         self,
@@ -105,14 +117,7 @@ class PluginClient:
 
     async def check_health(self) -> str | None:
         """One health check; None when SERVING, else what was wrong."""
-        request = health_pb2.HealthCheckRequest(service=HEALTH_SERVICE_NAME)
-        try:
-            reply = await self._health.Check(request, timeout=self.config.health_timeout_s)
-        except grpc.aio.AioRpcError as exc:
-            return f"health check failed: {exc.code().name}: {exc.details()}"
-        if reply.status != SERVING:
-            return f"health is {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}"
-        return None
+        return await health_problem(self._health, self.config.health_timeout_s)
 
     async def load_implemented(self) -> frozenset[str]:
         reply = await self._unary(

@@ -18,13 +18,13 @@ import tempfile
 from dataclasses import dataclass, field
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2_grpc
 
 from pluginconf.host.broker import HostBroker
+from pluginconf.host.client import health_problem
 from pluginconf.host.errors import LaunchError, describe_status
 from pluginconf.host.hostapi import InMemoryHostAPI
 from pluginconf.host.launcher import LaunchedPlugin, launch
-from pluginconf.protocol.constants import HEALTH_SERVICE_NAME
 from pluginconf.runner.model import Profile
 from pluginconf.runner.options import SUITE_CHANNEL_OPTIONS, PluginSuiteOptions
 from pluginconf.runner.stdio import STDERR, StdioCollector
@@ -33,7 +33,6 @@ from pluginconf.v1 import hooks_pb2, hooks_pb2_grpc, hostapi_pb2_grpc
 SUITE_PLUGIN_ID = "pluginconf-suite"
 # Given in OnConfigurationChange and served by HostAPI GetConfiguration; non-ASCII on purpose.
 SUITE_CONFIGURATION = {"suite": "pluginconf", "greeting": "héllo 🧩"}
-SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 class TargetUnusable(Exception):
@@ -162,15 +161,7 @@ class SharedPlugin:
         """None when the plugin answers SERVING in time, else what was wrong."""
         if not self.alive():
             return "the process has exited"
-        request = health_pb2.HealthCheckRequest(service=HEALTH_SERVICE_NAME)
-        try:
-            reply = await self.health.Check(request, timeout=timeout_s)
-        except grpc.aio.AioRpcError as exc:
-            return f"health check failed: {exc.code().name}: {exc.details()}"
-        if reply.status != SERVING:
-            name = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-            return f"health check answered {name}"
-        return None
+        return await health_problem(self.health, timeout_s)
 
     async def close(self, deactivate: bool = True) -> None:
         """OnDeactivate (when listed), then the stop sequence; always reaps and cleans up."""
