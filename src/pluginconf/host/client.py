@@ -165,6 +165,14 @@ class PluginClient:
         except asyncio.CancelledError:
             if use_breaker:
                 self.breaker.release()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling() == 0:
+                # Not our caller's cancellation: the channel was closed under the call (the
+                # process exited), and grpc.aio reports that locally cancelled call as
+                # CancelledError rather than as a status (SV-5).
+                raise PluginUnavailable(
+                    self.plugin_id, hook, "the call was cancelled: the plugin went away"
+                ) from None
             raise
         except grpc.aio.AioRpcError as exc:
             if use_breaker:
