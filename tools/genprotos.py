@@ -5,7 +5,10 @@
 
 go-plugin's protos live in protos/plugin/ (their proto package is `plugin`), but are
 generated as the Python package `pluginconf.goplugin` through a protoc virtual path,
-so that no top-level `plugin` module is installed. Wire names are unaffected.
+so that no top-level `plugin` module is installed. Wire names are unaffected. Likewise the
+conformance control protocol (protos/pluginconf/conformance/v1, proto package
+`pluginconf.conformance.v1`) is generated as `pluginconf.control`: the Python package
+`pluginconf.conformance` holds the cases.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from grpc_tools import protoc
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
 SRC = ROOT / "src"
-GENERATED_DIRS = ("pluginconf/v1", "pluginconf/goplugin")
+GENERATED_DIRS = ("pluginconf/v1", "pluginconf/goplugin", "pluginconf/control")
+CONTROL = PROTOS / "pluginconf" / "conformance" / "v1"
 OUTPUTS = ("--python_out", "--grpc_python_out", "--mypy_out", "--mypy_grpc_out")
 
 
@@ -40,8 +44,14 @@ def _run_protoc(include_args: list[str], files: list[str], out: Path) -> None:
 
 
 def generate(out: Path) -> None:
-    ours = sorted(str(p.relative_to(PROTOS)) for p in (PROTOS / "pluginconf").rglob("*.proto"))
+    ours = sorted(
+        str(p.relative_to(PROTOS))
+        for p in (PROTOS / "pluginconf").rglob("*.proto")
+        if p.parent != CONTROL
+    )
     _run_protoc([f"-I{PROTOS}"], ours, out)
+    control = sorted(f"pluginconf/control/{p.name}" for p in CONTROL.glob("*.proto"))
+    _run_protoc([f"-Ipluginconf/control={CONTROL}", f"-I{PROTOS}"], control, out)
     goplugin = sorted(f"pluginconf/goplugin/{p.name}" for p in (PROTOS / "plugin").glob("*.proto"))
     _run_protoc([f"-Ipluginconf/goplugin={PROTOS / 'plugin'}"], goplugin, out)
     for rel in GENERATED_DIRS:
