@@ -1,21 +1,24 @@
-"""fake_interpreters/fakeplugin: each scenario behaviour, observed from the host's side.
+"""The fake plugin (pluginconf.fake): each scenario behaviour, observed from the host's side.
 
-The fake runs as ``python fakeplugin SCENARIO.json`` (and once directly through its #! line),
-launched by the project's launcher. Tests synchronise on what they can observe: call results,
-process exits, and lines of the fake's record file, which it writes and flushes per event.
+The fake runs as ``python fake_interpreters/fakeplugin SCENARIO.json`` (once directly through
+its #! line, once as ``python -m pluginconf.fake``), launched by the project's launcher. Tests
+synchronise on what they can observe: call results, process exits, lines of the fake's record
+file, which it writes and flushes per event, and the reports of its Observer client.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
+import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,9 @@ import pytest
 from google.protobuf.json_format import ParseDict
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from pluginconf._grpc_compat import EOF
+from pluginconf.control import control_pb2, control_pb2_grpc
+from pluginconf.fake import scenario as fake_scenario
 from pluginconf.goplugin import grpc_controller_pb2, grpc_controller_pb2_grpc
 from pluginconf.host import errors
 from pluginconf.host.launcher import LaunchedPlugin, LaunchSpec, launch, spawn
@@ -176,16 +182,24 @@ def kinds(frames: list[hooks_pb2.HTTPResponseFrame]) -> list[str]:
     return [str(f.WhichOneof("frame")) for f in frames]
 
 
-def _scenario_module() -> Any:
-    """fake_interpreters/fakeplugin_scenario.py, imported from its file (stdlib only)."""
-    name = "fakeplugin_scenario"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, FAKE.parent / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up while it loads
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+def header_values(frame: hooks_pb2.HTTPResponseFrame) -> dict[str, list[str]]:
+    return {h.name: list(h.values) for h in frame.init.headers}
+
+
+async def open_http(plugin: LaunchedPlugin, path: str, query: str = "") -> Any:
+    """A ServeHTTP call with its init written; the test writes the rest and reads."""
+    call = hooks(plugin).ServeHTTP(timeout=30)
+    init = hooks_pb2.HTTPRequestInit(method="POST", path=path, raw_query=query)
+    await call.write(hooks_pb2.HTTPRequestFrame(init=init))
+    return call
+
+
+async def read_all(call: Any) -> list[tuple[hooks_pb2.HTTPResponseFrame, float]]:
+    """The response frames with the (monotonic) time each arrived."""
+    frames = []
+    while (frame := await call.read()) is not EOF:
+        frames.append((frame, time.monotonic()))
+    return frames
 
 
 def run_fake(*args: str) -> subprocess.CompletedProcess[str]:
@@ -245,6 +259,26 @@ async def test_well_behaved_over_tcp_and_with_auto_mtls(launch_plugin, tmp_path,
     assert (plugin.handshake.server_cert_der is not None) == (transport == "auto-mtls")
     answer = await hooks(plugin).ExecuteCommand(hooks_pb2.ExecuteCommandRequest(command="/t"))
     assert answer.text == "/t"
+
+
+async def test_runs_as_python_m_pluginconf_fake(launch_plugin, tmp_path):
+    path = scenario(tmp_path, {"command_response": {"text": "via -m"}})
+    plugin = await launch_plugin([sys.executable, "-m", "pluginconf.fake", str(path)])
+    answer = await hooks(plugin).ExecuteCommand(hooks_pb2.ExecuteCommandRequest(command="/m"))
+    assert answer.text == "via -m"
+
+
+def test_python_m_checks_the_scenario_first(tmp_path):
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "pluginconf.fake", *args]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30)
+
+    result = run("--check", str(scenario(tmp_path, {"filter": {"action": "reject"}})))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "is valid" in result.stdout
+    result = run(str(scenario(tmp_path, {"filter": {"action": "drop"}}, "bad.json")))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert 'filter.action: expected "keep", "modify" or "reject", got "drop"' in result.stderr
 
 
 def test_well_behaved_passes_the_cli_checks(tmp_path):
@@ -450,6 +484,31 @@ async def test_flapping_health_shows_both_states(launch_plugin, tmp_path):
     assert statuses[0] != statuses[1] != statuses[2]
 
 
+async def test_serving_after_a_delay(launch_plugin, tmp_path):
+    argv, record = recorded(tmp_path, {"health": {"serving_after_s": 1.5}})
+    plugin = await launch_plugin(argv)
+    assert await check(plugin) == NOT_SERVING
+    request = health_pb2.HealthCheckRequest(service="plugin")
+    watch = health_pb2_grpc.HealthStub(plugin.channel).Watch(request, timeout=10)
+    statuses = [(await watch.read()).status for _ in range(2)]  # the change is pushed
+    watch.cancel()
+    assert statuses == [NOT_SERVING, SERVING]
+    assert await check(plugin) == SERVING
+
+    handshake, serving = record.events("handshake")[0], record.events("health_serving")[0]
+    assert serving["monotonic"] - handshake["monotonic"] >= 1.5 - 0.01
+    answers = [
+        (e["method"].rsplit("/", 1)[1], e["service"], e["answer"], e["seq"] > serving["seq"])
+        for e in record.events("health_answer")
+    ]
+    assert answers == [
+        ("Check", "plugin", "NOT_SERVING", False),
+        ("Watch", "plugin", "NOT_SERVING", False),
+        ("Watch", "plugin", "SERVING", True),
+        ("Check", "plugin", "SERVING", True),
+    ]
+
+
 # -- hooks --------------------------------------------------------------------------------
 
 
@@ -458,6 +517,75 @@ async def test_activation_error(launch_plugin, tmp_path):
     plugin = await launch_plugin(fake(scenario(tmp_path, {"activation_error": error})))
     answer = await hooks(plugin).OnActivate(hooks_pb2.OnActivateRequest(), timeout=5)
     assert (answer.error.code, answer.error.message) == (error["code"], error["message"])
+
+
+async def test_hook_errors(launch_plugin, tmp_path):
+    wanted = {
+        hook: {"code": f"{hook.lower()}_failed", "message": f"{hook} says no 🧩"}
+        for hook in fake_scenario.HOOKS_WITH_ERROR
+    }
+    argv, record = recorded(tmp_path, {"hook_errors": wanted})
+    plugin = await launch_plugin(argv)
+    stub = hooks(plugin)
+    for name, request in UNARY_REQUESTS.items():
+        answer = await getattr(stub, name)(request, timeout=5)
+        if name in wanted:
+            assert (answer.error.code, answer.error.message) == tuple(wanted[name].values())
+        else:
+            assert not has_error(answer), name
+    outcomes = {e["hook"]: e["outcome"] for e in record.events("call_end")}
+    assert outcomes == {n: "app_error" if n in wanted else "ok" for n in UNARY_REQUESTS}
+
+
+POST = hooks_pb2.Post(
+    id="p1", channel_id="c1", user_id="u1", message="hello 🧩", props={"k": "v"}, create_at=2**40
+)
+
+
+@pytest.mark.parametrize(
+    ("spec", "action", "message", "reason"),
+    [
+        ({}, hooks_pb2.FILTER_ACTION_KEEP, None, ""),
+        (
+            {"action": "modify", "append": " [checked ✓]"},
+            hooks_pb2.FILTER_ACTION_MODIFY,
+            "hello 🧩 [checked ✓]",
+            "",
+        ),
+        ({"action": "reject", "reason": "spam"}, hooks_pb2.FILTER_ACTION_REJECT, None, "spam"),
+        ({"action": "reject"}, hooks_pb2.FILTER_ACTION_REJECT, None, "rejected by fakeplugin"),
+    ],
+    ids=["keep", "modify", "reject", "reject-default-reason"],
+)
+async def test_filter(launch_plugin, tmp_path, spec, action, message, reason):
+    plugin = await launch_plugin(fake(scenario(tmp_path, {"filter": spec})))
+    request = hooks_pb2.MessageWillBePostedRequest(post=POST)
+    answer = await hooks(plugin).MessageWillBePosted(request, timeout=5)
+    assert (answer.action, answer.rejection_reason) == (action, reason)
+    assert not has_error(answer)
+    if message is None:
+        assert not answer.HasField("post")
+    else:
+        expected = hooks_pb2.Post()
+        expected.CopyFrom(POST)
+        expected.message = message
+        assert answer.post == expected  # every other field kept
+
+
+@pytest.mark.parametrize(
+    ("spec", "text", "response_type"),
+    [
+        ({"text": "done ✓", "response_type": "in_channel"}, "done ✓", "in_channel"),
+        ({"response_type": "in_channel"}, "/cmd arg", "in_channel"),
+        ({"text": ""}, "", "ephemeral"),
+    ],
+    ids=["both", "type-only", "empty-text"],
+)
+async def test_command_response(launch_plugin, tmp_path, spec, text, response_type):
+    plugin = await launch_plugin(fake(scenario(tmp_path, {"command_response": spec})))
+    request = hooks_pb2.ExecuteCommandRequest(command="/cmd arg")
+    answer = await hooks(plugin).ExecuteCommand(request, timeout=5)
+    assert (answer.text, answer.response_type) == (text, response_type)
 
 
 async def test_hook_subset(launch_plugin, tmp_path):
@@ -485,6 +613,92 @@ async def test_hook_delay(launch_plugin, tmp_path):
     assert time.monotonic() - start >= 0.3
     exc = await rpc_error(stub.ExecuteCommand(hooks_pb2.ExecuteCommandRequest(), timeout=0.1))
     assert exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+# -- HTTP routes --------------------------------------------------------------------------
+
+
+async def test_http_headers_statuses_and_bytes_length(launch_plugin, tmp_path):
+    plugin = await launch_plugin(fake(scenario(tmp_path, {})))
+    frames, error = await http(plugin, "/headers")
+    assert error is None and frames[0].init.status == 200
+    headers = header_values(frames[0])
+    assert (headers["x-multi"], headers["set-cookie"]) == (["a", "b", "c"], ["a=1", "b=2"])
+    assert body_of(frames) == b"headers\n"
+    for code in (200, 201, 404, 418, 503, 599):
+        frames, _ = await http(plugin, f"/status/{code}")
+        body = f"status {code}\n".encode()
+        assert (frames[0].init.status, body_of(frames)) == (code, body)
+        assert header_values(frames[0])["content-length"] == [str(len(body))]
+    for code in (204, 304):
+        frames, _ = await http(plugin, f"/status/{code}")
+        assert (frames[0].init.status, body_of(frames)) == (code, b"")
+        assert "content-length" not in header_values(frames[0])
+    for bad in ("99", "600", "abc"):
+        frames, _ = await http(plugin, f"/status/{bad}")
+        assert frames[0].init.status == 400
+        assert b"expected /status/CODE with CODE from 200 to 599" in body_of(frames)
+    frames, _ = await http(plugin, "/bytes", "n=1000")
+    assert header_values(frames[0])["content-length"] == ["1000"]
+
+
+async def test_http_drip_flushes_each_piece(launch_plugin, tmp_path):
+    argv, record = recorded(tmp_path, {})
+    plugin = await launch_plugin(argv)
+    call = await open_http(plugin, "/drip", "n=3&ms=300")
+    await call.write(hooks_pb2.HTTPRequestFrame(end=hooks_pb2.HTTPRequestEnd()))
+    frames = await read_all(call)
+    assert kinds([f for f, _ in frames]) == ["init"] + ["body", "flush"] * 3 + ["end"]
+    bodies = [(f.body, t) for f, t in frames if f.WhichOneof("frame") == "body"]
+    assert [b for b, _ in bodies] == [b"piece 1\n", b"piece 2\n", b"piece 3\n"]
+    call_id = record.events("call")[-1]["call"]
+    sent = record.events("http_piece_sent")
+    assert [(e["call"], e["index"]) for e in sent] == [(call_id, 1), (call_id, 2), (call_id, 3)]
+    for (_, arrived), next_sent in zip(bodies, sent[1:], strict=False):
+        assert arrived < next_sent["monotonic"]  # each piece came before the next was sent
+    assert sent[2]["monotonic"] - sent[1]["monotonic"] >= 0.3 - 0.01
+
+
+async def test_http_hold_records_the_client_leaving(launch_plugin, tmp_path):
+    argv, record = recorded(tmp_path, {})
+    plugin = await launch_plugin(argv)
+    call = await open_http(plugin, "/hold")
+    frames = [await call.read() for _ in range(3)]
+    assert kinds(frames) == ["init", "body", "flush"] and frames[1].body == b"holding\n"
+    call_id = record.events("call")[-1]["call"]
+    reader = asyncio.ensure_future(call.read())
+    done, _ = await asyncio.wait({reader}, timeout=0.3)
+    assert not done, "/hold answered more"
+    call.cancel()
+    await asyncio.gather(reader, return_exceptions=True)
+    gone = await record.wait_for(event("http_disconnect", call=call_id))
+    assert gone["path"] == "/hold"
+    request_end = await record.wait_for(event("http_request_end", call=call_id))
+    assert request_end["complete"] is False  # the request never ended: the client left
+
+
+async def test_http_sink_reports_progress_and_answers_at_the_end(launch_plugin, tmp_path):
+    argv, record = recorded(tmp_path, {})
+    plugin = await launch_plugin(argv)
+    call = await open_http(plugin, "/sink")
+    reader = asyncio.ensure_future(call.read())
+    body = generate_bytes(3 * 65536 + 5, seed=11)
+    sent = 0
+    for start in range(0, len(body), 65536):
+        piece = body[start : start + 65536]
+        await call.write(hooks_pb2.HTTPRequestFrame(body=piece))
+        sent += len(piece)
+        progress = await record.wait_for(event("http_body_progress", bytes=sent))
+        assert progress["call"] == record.events("call")[-1]["call"]
+    done, _ = await asyncio.wait({reader}, timeout=0.3)
+    assert not done, "/sink answered before the end of the request"
+    await call.write(hooks_pb2.HTTPRequestFrame(end=hooks_pb2.HTTPRequestEnd()))
+    await call.done_writing()
+    frames = [await reader] + [f for f, _ in await read_all(call)]
+    assert frames[0].init.status == 200 and kinds(frames)[-1] == "end"
+    assert body_of(frames) == f"{len(body)} {hashlib.sha256(body).hexdigest()}\n".encode()
+    steps = [e["bytes"] for e in record.events("http_body_progress")]
+    assert steps == [65536, 131072, 196608, len(body)]
 
 
 # -- stopping and leftovers ---------------------------------------------------------------
@@ -625,6 +839,144 @@ async def test_record_holds_every_call_exactly(launch_plugin, tmp_path):
     assert lines[-1]["status"] == 0 and lines[-1]["reason"] == "shutdown"
 
 
+# -- the observer -------------------------------------------------------------------------
+
+
+class Observer(control_pb2_grpc.ObserverServicer):
+    """The suite's side of record.observer: reports kept in arrival order. The ack of an event
+    named in ``hold`` waits until that gate is set."""
+
+    def __init__(self) -> None:
+        # A short directory: a unix socket path must fit in 107 bytes, tmp_path may not.
+        self.directory = tempfile.mkdtemp(prefix="obs-")
+        self.target = f"unix:{self.directory}/observer.sock"
+        self.events: list[control_pb2.ObservedEvent] = []
+        self.hold: dict[str, asyncio.Event] = {}
+        self._arrived = asyncio.Condition()
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = grpc.aio.server()
+        control_pb2_grpc.add_ObserverServicer_to_server(self, self._server)
+        self._server.add_insecure_port(self.target)
+        await self._server.start()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.stop(None)
+            self._server = None
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    async def Report(self, request, context):
+        async with self._arrived:
+            self.events.append(request)
+            self._arrived.notify_all()
+        gate = self.hold.get(request.event)
+        if gate is not None:
+            await asyncio.wait_for(gate.wait(), 10)
+        return control_pb2.ReportAck()
+
+    async def wait_for(self, name: str, timeout: float = 10) -> control_pb2.ObservedEvent:
+        def found() -> control_pb2.ObservedEvent | None:
+            return next((e for e in self.events if e.event == name), None)
+
+        async with asyncio.timeout(timeout), self._arrived:
+            await self._arrived.wait_for(lambda: found() is not None)
+        event = found()
+        assert event is not None
+        return event
+
+
+@pytest.fixture
+async def observer() -> AsyncIterator[Observer]:
+    servicer = Observer()
+    await servicer.start()
+    yield servicer
+    await servicer.stop()
+
+
+NOT_FIELDS = ("event", "seq", "pid", "monotonic", "wall")
+
+
+async def test_observer_sees_every_event_before_the_fake_acts(launch_plugin, tmp_path, observer):
+    record = Record(tmp_path / "calls.jsonl")
+    label = "fake-a 🧩"
+    watched = {"file": record.path.name, "observer": observer.target, "label": label}
+    # The flood thread records too: its events must keep their place in the seq order.
+    data = {"flood_stderr": 4 * MiB, "record": watched}
+    plugin = await launch_plugin(fake(scenario(tmp_path, data)))
+    await observer.wait_for("flood_done")
+    gate = observer.hold["call"] = asyncio.Event()
+    request = hooks_pb2.ExecuteCommandRequest(command="/observed")
+    answer = asyncio.ensure_future(hooks(plugin).ExecuteCommand(request, timeout=10))
+    call = await observer.wait_for("call")
+    done, _ = await asyncio.wait({answer}, timeout=0.3)
+    assert not done, "the host got its answer before the observer acknowledged the call"
+    gate.set()
+    assert (await answer).text == "/observed"
+    await plugin.stop()
+
+    events = observer.events
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert {(e.label, e.pid) for e in events} == {(label, plugin.pid)}
+    assert json.loads(call.fields_json)["request"]["command"] == "/observed"
+    names = [e.event for e in events]
+    assert names[:2] == ["started", "handshake"] and names[-1] == "exiting"
+    assert {"flood_started", "flood_done", "call", "call_end"} <= set(names)
+    lines = record.lines()  # the file holds the same events, with the same seq
+    assert [(e.event, e.seq, e.pid, e.monotonic, e.wall) for e in events] == [
+        tuple(line[k] for k in NOT_FIELDS) for line in lines
+    ]
+    for reported, line in zip(events, lines, strict=True):
+        assert json.loads(reported.fields_json) == {
+            k: v for k, v in line.items() if k not in NOT_FIELDS
+        }
+
+
+async def test_observer_hears_a_crash_before_the_exit(launch_plugin, tmp_path, observer):
+    data = {"crash": {"on": "OnActivate"}, "record": {"observer": observer.target}}
+    plugin = await launch_plugin(fake(scenario(tmp_path, data)))
+    exc = await rpc_error(hooks(plugin).OnActivate(hooks_pb2.OnActivateRequest(), timeout=5))
+    assert exc.code() == grpc.StatusCode.UNAVAILABLE
+    assert await exit_status(plugin) == 3
+    last = observer.events[-1]
+    assert (last.event, last.label) == ("exiting", "")
+    assert json.loads(last.fields_json) == {"reason": "crash.on: OnActivate", "status": 3}
+
+
+async def test_observer_gone_later_costs_one_warning(launch_plugin, tmp_path, observer):
+    data = {"record": {"observer": observer.target}}
+    plugin = await launch_plugin(fake(scenario(tmp_path, data)))
+    await observer.stop()
+    stub = hooks(plugin)
+    for i in range(3):
+        request = hooks_pb2.ExecuteCommandRequest(command=f"/after {i}")
+        assert (await stub.ExecuteCommand(request, timeout=10)).text == f"/after {i}"
+
+    def warnings() -> list[str]:
+        return [line for line in plugin.stderr_tail if "record.observer" in line]
+
+    deadline = time.monotonic() + 10
+    while not warnings():
+        assert time.monotonic() < deadline, f"no warning on stderr: {plugin.stderr_tail}"
+        await asyncio.sleep(0.02)  # the launcher drains stderr on its own; poll it, bounded
+    assert len(warnings()) == 1
+    assert "no further events are reported to it" in warnings()[0]
+    assert await check(plugin) == SERVING
+
+
+@pytest.mark.parametrize("where", ["unix", "tcp"])
+def test_unreachable_observer_exits_2(tmp_path, where):
+    target = f"unix:{tmp_path}/nobody.sock" if where == "unix" else "127.0.0.1:1"
+    record = tmp_path / "calls.jsonl"
+    data = {"record": {"observer": target, "file": record.name}}
+    result = run_fake(str(scenario(tmp_path, data)))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert f"record.observer: cannot report to {target!r}" in result.stderr, result.stderr
+    assert "start it before the plugin, or fix the address" in result.stderr
+    assert not record.exists() or record.read_text() == ""
+
+
 # -- bad scenarios ------------------------------------------------------------------------
 
 
@@ -642,9 +994,79 @@ async def test_record_holds_every_call_exactly(launch_plugin, tmp_path):
         ({"slow_start": -1}, "slow_start: expected a number of seconds >= 0, got -1"),
         ({"handshake": {"line": "a", "exit_before": 1}}, "handshake: expected exactly one of"),
         (
-            {"record": {"file": "r.jsonl", "observer": "127.0.0.1:9"}},
-            "record.observer: not supported yet",
+            {"record": {}},
+            "record: expected the key file (a path, relative to the scenario), the key observer",
         ),
+        ({"record": {"observer": 5}}, "record.observer: expected a string, got 5"),
+        ({"record": {"observer": ""}}, 'record.observer: expected a non-empty string, got ""'),
+        (
+            {"record": {"file": "r.jsonl", "label": "a"}},
+            "record.label: only goes with record.observer",
+        ),
+        ({"record": {"observer": "unix:/x", "label": 3}}, "record.label: expected a string, got 3"),
+        (
+            {"record": {"observer": "unix:/x", "lable": "a"}},
+            "record.lable: unknown key; did you mean 'label'?",
+        ),
+        (
+            {"health": {"serving_after_s": -1}},
+            "health.serving_after_s: expected a number of seconds >= 0, got -1",
+        ),
+        (
+            {"health": {"serving_after_s": 1, "flap_every_s": 1}},
+            "health: expected exactly one of flap_every_s, serving_after_s, got serving_after_s, flap_every_s",
+        ),
+        (
+            {"hook_errors": []},
+            "hook_errors: expected an object {HOOK: {code: C, message: M}, ...}, got []",
+        ),
+        (
+            {"hook_errors": {"MessageHasBeenPosted": {"code": "x"}}},
+            "hook_errors.MessageHasBeenPosted: MessageHasBeenPosted has no error in its response; expected one of",
+        ),
+        ({"hook_errors": {"Frob": {"code": "x"}}}, "hook_errors.Frob: expected a hook name"),
+        (
+            {"hook_errors": {"OnDeactivate": {"message": "m"}}},
+            "hook_errors.OnDeactivate: expected the key code",
+        ),
+        (
+            {"hook_errors": {"OnDeactivate": {"code": ""}}},
+            'hook_errors.OnDeactivate.code: expected a non-empty string, got ""',
+        ),
+        (
+            {"hook_errors": {"activate": {"code": "a"}, "OnActivate": {"code": "b"}}},
+            "hook_errors.OnActivate: OnActivate is given more than once",
+        ),
+        (
+            {"activation_error": {"code": "a"}, "hook_errors": {"OnActivate": {"code": "b"}}},
+            "activation_error: OnActivate also has hook_errors; give one of the two",
+        ),
+        (
+            {"hook_errors": {"ExecuteCommand": {"code": "x"}}, "hooks": ["OnActivate"]},
+            "hook_errors.ExecuteCommand: needs ExecuteCommand in hooks",
+        ),
+        (
+            {"filter": {"action": "drop"}},
+            'filter.action: expected "keep", "modify" or "reject", got "drop"',
+        ),
+        ({"filter": {"append": "x"}}, 'filter.append: only goes with filter.action "modify"'),
+        (
+            {"filter": {"action": "keep", "reason": "r"}},
+            'filter.reason: only goes with filter.action "reject"',
+        ),
+        ({"filter": {"action": "modify", "append": 1}}, "filter.append: expected a string, got 1"),
+        ({"filter": {}, "hooks": ["OnActivate"]}, "filter: needs MessageWillBePosted in hooks"),
+        (
+            {"filter": {"action": "reject"}, "hook_errors": {"MessageWillBePosted": {"code": "x"}}},
+            "filter: hook_errors.MessageWillBePosted makes MessageWillBePosted answer an error instead",
+        ),
+        (
+            {"command_response": {"response_type": "public"}},
+            'command_response.response_type: expected "ephemeral" or "in_channel", got "public"',
+        ),
+        ({"command_response": {"text": 5}}, "command_response.text: expected a string, got 5"),
+        ({"command_response": {}, "hooks": []}, "command_response: needs ExecuteCommand in hooks"),
+        ({"never_handshake": True, "filter": {}}, "filter: applies only to a plugin that serves"),
         (
             {"never_handshake": True, "hang": {"hook": "OnActivate"}},
             "hang: applies only to a plugin that serves",
@@ -671,9 +1093,8 @@ def test_readme_examples_are_valid_scenarios(tmp_path):
     examples = [block for block in readme.split("```json\n")[1:]]
     scenarios = [e.split("```")[0] for e in examples if not e.startswith('{"event"')]
     assert len(scenarios) >= 20
-    module = _scenario_module()
     for i, text in enumerate(scenarios):
-        module.load(str(scenario(tmp_path, text, f"example{i}.json")))  # raises if invalid
+        fake_scenario.load(str(scenario(tmp_path, text, f"example{i}.json")))  # raises if invalid
 
 
 def test_check_only_validates(tmp_path):

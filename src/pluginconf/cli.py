@@ -18,10 +18,22 @@ def _cmd_reference_plugin(args: argparse.Namespace) -> int:
     return EXIT_OK  # not reached: serve() exits the process
 
 
+def _cmd_reference_host_adapter(args: argparse.Namespace) -> int:
+    from pluginconf.host.adapter import run_adapter
+
+    return run_adapter(verbose=args.verbose)
+
+
 def _cmd_plugin(args: argparse.Namespace) -> int:
     from pluginconf.runner.command import run_plugin
 
     return run_plugin(args)
+
+
+def _cmd_host(args: argparse.Namespace) -> int:
+    from pluginconf.runner.command import run_host
+
+    return run_host(args)
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -37,7 +49,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pluginconf.runner.arguments import add_list_arguments, add_plugin_arguments
+    from pluginconf.runner.arguments import (
+        add_host_arguments,
+        add_list_arguments,
+        add_plugin_arguments,
+    )
 
     parser = argparse.ArgumentParser(
         prog="pluginconf",
@@ -57,6 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_plugin_arguments(plugin)
     plugin.set_defaults(func=_cmd_plugin)
 
+    host = sub.add_parser(
+        "host",
+        help="check a host: the suite supplies fake plugins and drives the host through its "
+        "adapter (default: the bundled reference host)",
+        description="Run the host conformance suite against the host adapter ADAPTER_CMD, "
+        "given after --, or against the bundled reference host's adapter. The adapter serves "
+        "HostControl at PLUGINCONF_CONTROL_ADDRESS (docs/host-adapter.md). Exit status: 0 "
+        "every MUST case passed and nothing listed as known failing passed; 1 conformance "
+        "failures; 2 usage error, or the adapter could not be started at all.",
+    )
+    add_host_arguments(host)
+    host.set_defaults(func=_cmd_host)
+
     listing = sub.add_parser(
         "list",
         help="list a suite's cases: ids, levels, profiles, requirement text",
@@ -72,6 +101,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="listen on a unix socket (default) or on 127.0.0.1",
     )
     ref.set_defaults(func=_cmd_reference_plugin)
+
+    adapter = sub.add_parser(
+        "reference-host-adapter",
+        help="run the bundled host's HostControl adapter (as the host suite's ADAPTER_CMD)",
+        description="Serve pluginconf.conformance.v1.HostControl over the reference host at "
+        "the gRPC address in PLUGINCONF_CONTROL_ADDRESS, with the host's HTTP front on "
+        "127.0.0.1. SIGTERM or SIGINT stops every plugin, then the adapter exits 0; exit "
+        "status 2 when PLUGINCONF_CONTROL_ADDRESS is missing or cannot be listened on.",
+    )
+    adapter.add_argument(
+        "-v", "--verbose", action="store_true", help="log at INFO (default: WARNING), on stderr"
+    )
+    adapter.set_defaults(func=_cmd_reference_host_adapter)
 
     serve = sub.add_parser(
         "serve",

@@ -1,4 +1,4 @@
-"""The command-line arguments of `pluginconf plugin` and `pluginconf list`.
+"""The command-line arguments of `pluginconf plugin`, `pluginconf host` and `pluginconf list`.
 
 Kept apart from command.py so that building the parser imports neither pytest nor the
 runner: `pluginconf reference-plugin` shares the parser and must start fast.
@@ -11,6 +11,7 @@ import argparse
 PROFILES = ("transport", "hooks", "sdk")
 SUITES = ("plugin", "host")
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
+DEFAULT_HOST_MAX_BODY = 256 * 1024 * 1024
 
 
 def _workers(text: str) -> str:
@@ -19,14 +20,8 @@ def _workers(text: str) -> str:
     raise argparse.ArgumentTypeError(f"-n {text!r}: expected a number of workers or 'auto'")
 
 
-def add_plugin_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--profile",
-        choices=PROFILES,
-        help="transport: any go-plugin gRPC plugin; hooks: any pluginconf.v1 hooks plugin; "
-        "sdk: the conformance plugin, byte for byte (default: sdk for the bundled reference "
-        "plugin, hooks for a CMD)",
-    )
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options both suites share."""
     parser.add_argument(
         "--run", action="append", default=[], metavar="GLOB", help="run only matching cases"
     )
@@ -47,10 +42,21 @@ def add_plugin_arguments(parser: argparse.ArgumentParser) -> None:
         type=_workers,
         default=None,
         metavar="N",
-        help="parallel workers (pytest-xdist), each with its own plugin processes; 0 runs in "
+        help="parallel workers (pytest-xdist), each with its own target processes; 0 runs in "
         "this process, 'auto' one per CPU (default: one per CPU, at most 4, one per 10 cases)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="print every case")
+
+
+def add_plugin_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        help="transport: any go-plugin gRPC plugin; hooks: any pluginconf.v1 hooks plugin; "
+        "sdk: the conformance plugin, byte for byte (default: sdk for the bundled reference "
+        "plugin, hooks for a CMD)",
+    )
+    _add_run_arguments(parser)
     parser.add_argument(
         "--magic-cookie",
         default="PLUGINCONF_MAGIC_COOKIE=pluginconf",
@@ -73,10 +79,30 @@ def add_plugin_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-body",
         type=int,
-        default=DEFAULT_MAX_BODY,
+        default=None,
         metavar="BYTES",
         help="the largest body the sdk cases send; larger fixed sizes are skipped "
-        "(default: %(default)s)",
+        f"(default: {DEFAULT_MAX_BODY})",
+    )
+
+
+def add_host_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_run_arguments(parser)
+    parser.add_argument(
+        "--start-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long the adapter has to serve HostControl, and the most a plugin is given "
+        "to start (cases use at most 30 s; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-body",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="the largest body the ServeHTTP cases send through the host's HTTP front; "
+        f"larger fixed sizes are skipped (default: {DEFAULT_HOST_MAX_BODY})",
     )
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
+from typing import Protocol
 
 import grpc
+import httpx
 
 from pluginconf.host.errors import LaunchError
 from pluginconf.runner.model import Case, CaseFailed, CaseResult, CaseSkipped, Outcome
@@ -39,44 +41,11 @@ class SuiteSession:
         target = PluginTarget(self.options, self._pool)
         start = time.monotonic()
         try:
-            outcome, message, timed_out = await self._execute(case, target)
+            outcome, message, timed_out = await execute(case, target)
         finally:
             await target.aclose()
         outcome, message = await self._check_shared(target, outcome, message, timed_out)
         return CaseResult(case.id, outcome, message, time.monotonic() - start)
-
-    async def _execute(self, case: Case, target: PluginTarget) -> tuple[Outcome, str, bool]:
-        bound = asyncio.timeout(case.timeout_s)
-        try:
-            async with bound:
-                await case.procedure(target)
-        except CaseFailed as exc:
-            return Outcome.FAILED, str(exc), False
-        except CaseSkipped as exc:
-            return Outcome.SKIPPED, str(exc), False
-        except TimeoutError:
-            if bound.expired():
-                return (
-                    Outcome.FAILED,
-                    f"no result within the case's bound of {case.timeout_s:g}s; "
-                    f"it was {target.current_step}",
-                    True,
-                )
-            return Outcome.FAILED, f"timed out while {target.current_step}", True
-        except TargetUnusable as exc:
-            return Outcome.FAILED, str(exc), False
-        except LaunchError as exc:
-            return Outcome.FAILED, f"a plugin process could not be started:\n{exc}", False
-        except grpc.aio.AioRpcError as exc:
-            return (
-                Outcome.FAILED,
-                f"while {target.current_step}: the call failed with "
-                f"{exc.code().name}: {exc.details()}",
-                False,
-            )
-        except Exception:
-            return Outcome.ERROR, "the suite itself failed:\n" + traceback.format_exc(), False
-        return Outcome.PASSED, "", False
 
     async def _check_shared(
         self, target: PluginTarget, outcome: Outcome, message: str, timed_out: bool
@@ -103,3 +72,47 @@ class SuiteSession:
 
     async def aclose(self) -> None:
         await self._pool.close()
+
+
+class HasStep(Protocol):
+    current_step: str
+
+
+async def execute(case: Case, target: HasStep) -> tuple[Outcome, str, bool]:
+    """Run ``case`` on ``target`` under its time bound: outcome, evidence, whether it timed out."""
+    bound = asyncio.timeout(case.timeout_s)
+    try:
+        async with bound:
+            await case.procedure(target)
+    except CaseFailed as exc:
+        return Outcome.FAILED, str(exc), False
+    except CaseSkipped as exc:
+        return Outcome.SKIPPED, str(exc), False
+    except TimeoutError:
+        if bound.expired():
+            return (
+                Outcome.FAILED,
+                f"no result within the case's bound of {case.timeout_s:g}s; "
+                f"it was {target.current_step}",
+                True,
+            )
+        return Outcome.FAILED, f"timed out while {target.current_step}", True
+    except TargetUnusable as exc:
+        return Outcome.FAILED, str(exc), False
+    except LaunchError as exc:
+        return Outcome.FAILED, f"a plugin process could not be started:\n{exc}", False
+    except grpc.aio.AioRpcError as exc:
+        return (
+            Outcome.FAILED,
+            f"while {target.current_step}: the call failed with {exc.code().name}: {exc.details()}",
+            False,
+        )
+    except httpx.HTTPError as exc:
+        return (
+            Outcome.FAILED,
+            f"while {target.current_step}: the HTTP request failed: {type(exc).__name__}: {exc}",
+            False,
+        )
+    except Exception:
+        return Outcome.ERROR, "the suite itself failed:\n" + traceback.format_exc(), False
+    return Outcome.PASSED, "", False

@@ -9,7 +9,7 @@ from typing import Any
 
 from pluginconf.host.launcher import LaunchSpec
 from pluginconf.protocol.constants import DEFAULT_MAGIC_COOKIE, MagicCookie
-from pluginconf.runner.arguments import DEFAULT_MAX_BODY
+from pluginconf.runner.arguments import DEFAULT_HOST_MAX_BODY, DEFAULT_MAX_BODY
 from pluginconf.runner.model import Profile
 
 # How reports name the bundled reference plugin.
@@ -76,3 +76,31 @@ class PluginSuiteOptions:
             stderr_tail_lines=200,
         )
         return replace(spec, **changes)
+
+
+# How reports name the bundled reference host's adapter.
+REFERENCE_ADAPTER_COMMAND = ("pluginconf", "reference-host-adapter")
+
+
+@dataclass(frozen=True)
+class HostSuiteOptions:
+    command: tuple[str, ...] = ()  # empty: the bundled reference host's adapter
+    # How long the adapter has to serve HostControl, and the plugins' start timeout.
+    start_timeout_s: float = 60.0
+    max_body: int = DEFAULT_HOST_MAX_BODY
+    # Extra environment for the adapter (tests use it; a None value removes a variable).
+    env: Mapping[str, str | None] = field(default_factory=dict)
+
+    @property
+    def is_reference(self) -> bool:
+        return not self.command
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        if self.command:
+            return self.command
+        return (sys.executable, "-m", "pluginconf", "reference-host-adapter")
+
+    @property
+    def report_target(self) -> list[str]:
+        return list(self.command or REFERENCE_ADAPTER_COMMAND)

@@ -10,8 +10,9 @@ import grpc
 
 from pluginconf.host.errors import LaunchError
 from pluginconf.host.launcher import launch
+from pluginconf.runner.adapter_process import AdapterProcess, AdapterUnusable
 from pluginconf.runner.model import Profile
-from pluginconf.runner.options import PluginSuiteOptions
+from pluginconf.runner.options import HostSuiteOptions, PluginSuiteOptions
 from pluginconf.v1 import hooks_pb2, hooks_pb2_grpc
 
 
@@ -41,3 +42,14 @@ async def preflight(options: PluginSuiteOptions) -> None:
                     ) from None
     finally:
         await plugin.stop()
+
+
+async def preflight_host(options: HostSuiteOptions) -> None:
+    """Start the adapter once and ask it what it is; exit 2 material when it cannot serve."""
+    adapter = AdapterProcess(options.argv, options.start_timeout_s, options.env)
+    try:
+        await adapter.start()
+    except AdapterUnusable as exc:
+        raise PreflightError(f"the host adapter could not be started:\n{exc}") from None
+    finally:
+        await adapter.close()

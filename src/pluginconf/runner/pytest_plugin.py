@@ -5,11 +5,14 @@ Registered through the ``pytest11`` entry point and inert unless asked for:
     pytest --pluginconf-plugin-cmd "./my-plugin --flag"          # CMD in shell words
     pytest --pluginconf-plugin-cmd reference                     # the bundled plugin
     pytest --pluginconf-plugin-cmd ./my-plugin --pluginconf-profile transport -n 2
+    pytest --pluginconf-host-cmd "./my-host-adapter"               # the host suite
+    pytest --pluginconf-host-cmd reference                          # the bundled host
 
 Each selected case becomes a test item ``pluginconf::<case id>`` (select with ``-k``, or
 ``--pluginconf-run``/``--pluginconf-skip`` globs). Each pytest process (every xdist worker)
 runs its cases in one event loop of its own, with one shared plugin process and fresh ones
-for the cases about launching; everything is stopped and reaped at the end of the session.
+for the cases about launching (the host suite: one adapter process and the fakes each case
+loads); everything is stopped and reaped at the end of the session.
 A failed MUST case fails its test with the evidence as the message; a failed SHOULD case is
 an xfail; ``--pluginconf-known-failing FILE`` turns listed cases into strict xfails.
 ``pluginconf plugin`` is this plugin under a console of its own (command.py).
@@ -26,12 +29,13 @@ from typing import Any
 import pytest
 
 from pluginconf.protocol.constants import MagicCookie
-from pluginconf.runner.arguments import DEFAULT_MAX_BODY
+from pluginconf.runner.arguments import DEFAULT_HOST_MAX_BODY, DEFAULT_MAX_BODY
 from pluginconf.runner.engine import SuiteSession
+from pluginconf.runner.host_session import HostSuiteSession
 from pluginconf.runner.known_failing import KnownFailing, load_known_failing
 from pluginconf.runner.model import Case, CaseResult, Level, Outcome, Profile
-from pluginconf.runner.options import PluginSuiteOptions
-from pluginconf.runner.preflight import PreflightError, preflight
+from pluginconf.runner.options import HostSuiteOptions, PluginSuiteOptions
+from pluginconf.runner.preflight import PreflightError, preflight, preflight_host
 from pluginconf.runner.registry import Selection, SelectionError, load_cases
 
 NODE_PREFIX = "pluginconf::"
@@ -40,9 +44,13 @@ RESULT_PROPERTY = "pluginconf"
 REFERENCE_WORD = "reference"
 
 
+# The host suite has one profile: every host case needs the pluginconf.v1 hooks protocol.
+HOST_PROFILE = Profile.HOOKS
+
+
 @dataclass(frozen=True)
 class SuiteConfig:
-    options: PluginSuiteOptions
+    options: PluginSuiteOptions | HostSuiteOptions
     cases: list[Case]
     known: KnownFailing
     preflight: bool
@@ -89,18 +97,34 @@ def build_options(
     )
 
 
-class CaseRunner:
-    """One event loop and one SuiteSession per pytest process, made on first use."""
+def build_host_options(
+    command: list[str], *, start_timeout: float, max_body: int
+) -> HostSuiteOptions:
+    """Host suite options from command-line values; ValueError names the bad one."""
+    if start_timeout <= 0:
+        raise ValueError(f"--start-timeout {start_timeout:g} must be more than 0 seconds")
+    if max_body < 0:
+        raise ValueError(f"--max-body {max_body} must be 0 or more bytes")
+    return HostSuiteOptions(
+        command=tuple(command), start_timeout_s=start_timeout, max_body=max_body
+    )
 
-    def __init__(self, options: PluginSuiteOptions) -> None:
+
+class CaseRunner:
+    """One event loop and one suite session per pytest process, made on first use."""
+
+    def __init__(self, options: PluginSuiteOptions | HostSuiteOptions) -> None:
         self._options = options
         self._loop: asyncio.Runner | None = None
-        self._session: SuiteSession | None = None
+        self._session: SuiteSession | HostSuiteSession | None = None
 
     def run(self, case: Case) -> CaseResult:
         if self._loop is None:
             self._loop = asyncio.Runner()
-            self._session = SuiteSession(self._options)
+            if isinstance(self._options, HostSuiteOptions):
+                self._session = HostSuiteSession(self._options)
+            else:
+                self._session = SuiteSession(self._options)
         assert self._session is not None
         return self._loop.run(self._session.run(case))
 
@@ -171,6 +195,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"{REFERENCE_WORD!r} for the bundled reference plugin",
     )
     group.addoption(
+        "--pluginconf-host-cmd",
+        metavar="CMD",
+        help="run the host conformance suite against the host adapter CMD (shell words); "
+        f"{REFERENCE_WORD!r} for the bundled reference host's adapter",
+    )
+    group.addoption(
         "--pluginconf-profile",
         choices=[p.value for p in Profile],
         help="transport, hooks or sdk (default: sdk for the reference plugin, else hooks)",
@@ -181,7 +211,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--pluginconf-magic-cookie", default="PLUGINCONF_MAGIC_COOKIE=pluginconf")
     group.addoption("--pluginconf-protocol-versions", default="1", metavar="V[,V...]")
     group.addoption("--pluginconf-start-timeout", type=float, default=60.0, metavar="SECONDS")
-    group.addoption("--pluginconf-max-body", type=int, default=DEFAULT_MAX_BODY, metavar="BYTES")
+    group.addoption(
+        "--pluginconf-max-body",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help=f"largest body a case sends (default: {DEFAULT_MAX_BODY} for the plugin suite, "
+        f"{DEFAULT_HOST_MAX_BODY} for the host suite)",
+    )
     group.addoption(
         "--pluginconf-no-preflight",
         action="store_true",
@@ -191,22 +228,42 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "pluginconf: a pluginconf conformance case")
-    command_text = config.getoption("pluginconf_plugin_cmd")
-    if command_text is None:
+    plugin_text = config.getoption("pluginconf_plugin_cmd")
+    host_text = config.getoption("pluginconf_host_cmd")
+    if plugin_text is None and host_text is None:
         return
-    command = [] if command_text.strip() == REFERENCE_WORD else shlex.split(command_text)
-    try:
-        options = build_options(
-            command,
-            profile=config.getoption("pluginconf_profile"),
-            magic_cookie=config.getoption("pluginconf_magic_cookie"),
-            protocol_versions=config.getoption("pluginconf_protocol_versions"),
-            start_timeout=config.getoption("pluginconf_start_timeout"),
-            max_body=config.getoption("pluginconf_max_body"),
+    if plugin_text is not None and host_text is not None:
+        raise pytest.UsageError(
+            "give --pluginconf-plugin-cmd or --pluginconf-host-cmd, not both: one pytest run "
+            "checks one target"
         )
-        cases = load_cases("plugin")
+    text = plugin_text if plugin_text is not None else host_text
+    assert text is not None
+    command = [] if text.strip() == REFERENCE_WORD else shlex.split(text)
+    max_body = config.getoption("pluginconf_max_body")
+    options: PluginSuiteOptions | HostSuiteOptions
+    try:
+        if host_text is not None:
+            suite_name, profile = "host", HOST_PROFILE
+            options = build_host_options(
+                command,
+                start_timeout=config.getoption("pluginconf_start_timeout"),
+                max_body=DEFAULT_HOST_MAX_BODY if max_body is None else max_body,
+            )
+        else:
+            suite_name = "plugin"
+            options = build_options(
+                command,
+                profile=config.getoption("pluginconf_profile"),
+                magic_cookie=config.getoption("pluginconf_magic_cookie"),
+                protocol_versions=config.getoption("pluginconf_protocol_versions"),
+                start_timeout=config.getoption("pluginconf_start_timeout"),
+                max_body=DEFAULT_MAX_BODY if max_body is None else max_body,
+            )
+            profile = options.effective_profile
+        cases = load_cases(suite_name)
         selection = Selection(
-            options.effective_profile,
+            profile,
             tuple(config.getoption("pluginconf_run")),
             tuple(config.getoption("pluginconf_skip")),
         )
@@ -227,7 +284,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if suite is None or not suite.preflight or hasattr(session.config, "workerinput"):
         return
     try:
-        asyncio.run(preflight(suite.options))
+        if isinstance(suite.options, HostSuiteOptions):
+            asyncio.run(preflight_host(suite.options))
+        else:
+            asyncio.run(preflight(suite.options))
     except PreflightError as exc:
         raise pytest.UsageError(str(exc)) from None
 

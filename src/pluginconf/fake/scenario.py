@@ -2,7 +2,8 @@
 
 A scenario that does not validate never reaches the plugin machinery: ``load`` raises
 ``ScenarioError`` naming the key and what was expected, and the command line exits 2 with
-that message on stderr and nothing on stdout. README.md in this directory documents every key.
+that message on stderr and nothing on stdout. fake_interpreters/README.md documents every key.
+Importing this module must stay cheap (no gRPC, no protobuf): a bad scenario fails fast.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 EXIT_SCENARIO_ERROR = 2
 USAGE = (
-    "usage: fakeplugin SCENARIO.json        run as the plugin the scenario describes\n"
+    "usage: fakeplugin SCENARIO.json          run as the plugin the scenario describes\n"
     "       fakeplugin --check SCENARIO.json  only validate the scenario\n"
+    "(fakeplugin is fake_interpreters/fakeplugin or python -m pluginconf.fake)\n"
     "The scenario format: fake_interpreters/README.md"
 )
 
@@ -35,6 +37,17 @@ HOOKS = (
     "ServeHTTP",
 )
 IMPLEMENTED = "Implemented"
+# The hooks whose response has an AppError field (hook_errors).
+HOOKS_WITH_ERROR = (
+    "OnConfigurationChange",
+    "OnActivate",
+    "OnDeactivate",
+    "MessageWillBePosted",
+    "ExecuteCommand",
+)
+FILTER_ACTIONS = ("keep", "modify", "reject")
+RESPONSE_TYPES = ("ephemeral", "in_channel")
+DEFAULT_REJECTION_REASON = "rejected by fakeplugin"
 
 DEFAULT_COOKIE = ("PLUGINCONF_MAGIC_COOKIE", "pluginconf")
 DEFAULT_CRASH_EXIT_CODE = 3
@@ -78,12 +91,31 @@ class Hang:
 class Health:
     status: str = "SERVING"  # or "NOT_SERVING"
     flap_every_s: float | None = None
+    # NOT_SERVING for this long after the handshake, then SERVING.
+    serving_after_s: float | None = None
 
 
 @dataclass(frozen=True)
 class AppErrorSpec:
     code: str
     message: str
+
+
+@dataclass(frozen=True)
+class Filter:
+    """What MessageWillBePosted answers."""
+
+    action: str = "keep"  # FILTER_ACTIONS
+    append: str = ""  # modify: appended to post.message
+    reason: str = DEFAULT_REJECTION_REASON  # reject: rejection_reason
+
+
+@dataclass(frozen=True)
+class CommandResponse:
+    """What ExecuteCommand answers; text None: the command received."""
+
+    text: str | None = None
+    response_type: str = "ephemeral"
 
 
 @dataclass(frozen=True)
@@ -99,7 +131,9 @@ class Grandchild:
 
 @dataclass(frozen=True)
 class Record:
-    file: str  # absolute
+    file: str | None = None  # absolute
+    observer: str | None = None  # a gRPC target serving pluginconf.conformance.v1.Observer
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,7 +147,10 @@ class Scenario:
     crash: Crash | None = None
     hang: Hang = field(default_factory=Hang)
     health: Health = field(default_factory=Health)
-    activation_error: AppErrorSpec | None = None
+    # Hook name -> the AppError it answers (activation_error is hook_errors["OnActivate"]).
+    hook_errors: Mapping[str, AppErrorSpec] = field(default_factory=dict)
+    filter: Filter = field(default_factory=Filter)
+    command_response: CommandResponse = field(default_factory=CommandResponse)
     hooks: frozenset[str] | None = None  # None: every hook
     ignore_shutdown: bool = False
     spawn_grandchild: Grandchild | None = None
@@ -131,6 +168,10 @@ class Scenario:
 
     def implements(self, hook: str) -> bool:
         return self.hooks is None or hook in self.hooks
+
+    @property
+    def activation_error(self) -> AppErrorSpec | None:
+        return self.hook_errors.get("OnActivate")
 
 
 # -- reading JSON values ------------------------------------------------------------------
@@ -329,25 +370,81 @@ def _hang(value: Any) -> Hang:
 
 
 def _health(value: Any) -> Health:
+    expected = '"SERVING", "NOT_SERVING", {flap_every_s: S} or {serving_after_s: S}'
     if isinstance(value, str):
         if value not in ("SERVING", "NOT_SERVING"):
-            raise _bad("health", '"SERVING", "NOT_SERVING" or {flap_every_s: S}', value)
+            raise _bad("health", expected, value)
         return Health(status=value)
-    obj = _Object(value, "health", ("flap_every_s",), '"SERVING", "NOT_SERVING" or an object')
-    if "flap_every_s" not in obj:
-        raise ScenarioError("health: expected the key flap_every_s")
+    obj = _Object(value, "health", ("flap_every_s", "serving_after_s"), expected)
+    if len(obj.data) != 1:
+        raise ScenarioError(
+            "health: expected exactly one of flap_every_s, serving_after_s, got "
+            f"{', '.join(obj.data) or 'none'}"
+        )
+    if "serving_after_s" in obj:
+        after = _number(obj.get("serving_after_s"), "health.serving_after_s", "seconds")
+        return Health(serving_after_s=after)
     return Health(
         flap_every_s=_number(obj.get("flap_every_s"), "health.flap_every_s", "seconds", True)
     )
 
 
-def _app_error(value: Any) -> AppErrorSpec:
-    obj = _Object(value, "activation_error", ("code", "message"))
+def _app_error(value: Any, key: str) -> AppErrorSpec:
+    obj = _Object(value, key, ("code", "message"))
     if "code" not in obj:
-        raise ScenarioError("activation_error: expected the key code (and optionally message)")
-    code = _str(obj.get("code"), "activation_error.code", non_empty=True)
-    message = _str(obj.get("message"), "activation_error.message") if "message" in obj else ""
+        raise ScenarioError(f"{key}: expected the key code (and optionally message)")
+    code = _str(obj.get("code"), f"{key}.code", non_empty=True)
+    message = _str(obj.get("message"), f"{key}.message") if "message" in obj else ""
     return AppErrorSpec(code, message)
+
+
+def _hook_errors(value: Any) -> dict[str, AppErrorSpec]:
+    if not isinstance(value, dict):
+        raise _bad("hook_errors", "an object {HOOK: {code: C, message: M}, ...}", value)
+    errors: dict[str, AppErrorSpec] = {}
+    for name, spec in value.items():
+        key = f"hook_errors.{name}"
+        hook = _hook(name, key, False)
+        if hook not in HOOKS_WITH_ERROR:
+            raise ScenarioError(
+                f"{key}: {hook} has no error in its response; expected one of "
+                f"{', '.join(HOOKS_WITH_ERROR)}"
+            )
+        if hook in errors:
+            raise ScenarioError(f"{key}: {hook} is given more than once")
+        errors[hook] = _app_error(spec, key)
+    return errors
+
+
+def _filter(value: Any) -> Filter:
+    obj = _Object(value, "filter", ("action", "append", "reason"))
+    action = "keep"
+    if "action" in obj:
+        action = obj.get("action")
+        if action not in FILTER_ACTIONS:
+            raise _bad("filter.action", '"keep", "modify" or "reject"', action)
+    if "append" in obj and action != "modify":
+        raise ScenarioError('filter.append: only goes with filter.action "modify"')
+    if "reason" in obj and action != "reject":
+        raise ScenarioError('filter.reason: only goes with filter.action "reject"')
+    append = _str(obj.get("append"), "filter.append") if "append" in obj else ""
+    reason = (
+        _str(obj.get("reason"), "filter.reason") if "reason" in obj else DEFAULT_REJECTION_REASON
+    )
+    return Filter(action, append, reason)
+
+
+def _command_response(value: Any) -> CommandResponse:
+    obj = _Object(value, "command_response", ("text", "response_type"))
+    text = _str(obj.get("text"), "command_response.text") if "text" in obj else None
+    response_type = "ephemeral"
+    if "response_type" in obj:
+        response_type = obj.get("response_type")
+        if response_type not in RESPONSE_TYPES:
+            raise _bad(
+                "command_response.response_type", '"ephemeral" or "in_channel"', response_type
+            )
+    return CommandResponse(text, response_type)
 
 
 def _hooks(value: Any) -> frozenset[str]:
@@ -384,15 +481,22 @@ def _flood(value: Any) -> Flood:
 
 
 def _record(value: Any, scenario_dir: str) -> Record:
-    obj = _Object(value, "record", ("file", "observer"))
-    if "observer" in obj:
+    obj = _Object(value, "record", ("file", "observer", "label"))
+    if "file" not in obj and "observer" not in obj:
         raise ScenarioError(
-            "record.observer: not supported yet; record to a file with record.file for now"
+            "record: expected the key file (a path, relative to the scenario), the key "
+            'observer (a gRPC target such as "unix:/tmp/x/observer.sock"), or both'
         )
-    if "file" not in obj:
-        raise ScenarioError("record: expected the key file (a path; relative to the scenario)")
-    path = _str(obj.get("file"), "record.file", non_empty=True)
-    return Record(os.path.join(scenario_dir, path))
+    if "label" in obj and "observer" not in obj:
+        raise ScenarioError("record.label: only goes with record.observer")
+    path = None
+    if "file" in obj:
+        path = os.path.join(scenario_dir, _str(obj.get("file"), "record.file", non_empty=True))
+    observer = None
+    if "observer" in obj:
+        observer = _str(obj.get("observer"), "record.observer", single_line=True, non_empty=True)
+    label = _str(obj.get("label"), "record.label") if "label" in obj else ""
+    return Record(path, observer, label)
 
 
 def _versions(value: Any) -> tuple[int, ...]:
@@ -415,6 +519,9 @@ _SERVING_KEYS = (
     "hang",
     "health",
     "activation_error",
+    "hook_errors",
+    "filter",
+    "command_response",
     "hooks",
     "hook_delay_ms",
     "network",
@@ -430,6 +537,9 @@ TOP_KEYS = (
     "hang",
     "health",
     "activation_error",
+    "hook_errors",
+    "filter",
+    "command_response",
     "hooks",
     "ignore_shutdown",
     "spawn_grandchild",
@@ -440,6 +550,18 @@ TOP_KEYS = (
     "protocol_versions",
     "magic_cookie",
 )
+
+
+def _all_hook_errors(top: _Object) -> dict[str, AppErrorSpec]:
+    """hook_errors, with activation_error as hook_errors.OnActivate."""
+    errors = _hook_errors(top.get("hook_errors")) if "hook_errors" in top else {}
+    if "activation_error" in top:
+        if "OnActivate" in errors:
+            raise ScenarioError(
+                "activation_error: OnActivate also has hook_errors; give one of the two"
+            )
+        errors["OnActivate"] = _app_error(top.get("activation_error"), "activation_error")
+    return errors
 
 
 def parse(data: Any, path: str) -> Scenario:
@@ -462,8 +584,11 @@ def parse(data: Any, path: str) -> Scenario:
         values["hang"] = _hang(top.get("hang"))
     if "health" in top:
         values["health"] = _health(top.get("health"))
-    if "activation_error" in top:
-        values["activation_error"] = _app_error(top.get("activation_error"))
+    values["hook_errors"] = _all_hook_errors(top)
+    if "filter" in top:
+        values["filter"] = _filter(top.get("filter"))
+    if "command_response" in top:
+        values["command_response"] = _command_response(top.get("command_response"))
     if "hooks" in top:
         values["hooks"] = _hooks(top.get("hooks"))
     if "ignore_shutdown" in top:
@@ -506,8 +631,12 @@ def _check_combinations(scenario: Scenario, top: _Object) -> None:
                 f'flood_stderr.when: "after" (the default) needs a handshake, but {why} '
                 'means there is none; use {"bytes": N, "when": "before"}'
             )
-    if scenario.activation_error is not None and not scenario.implements("OnActivate"):
-        raise ScenarioError("activation_error: needs OnActivate in hooks")
+    for hook in scenario.hook_errors:
+        if not scenario.implements(hook):
+            from_alias = hook == "OnActivate" and "activation_error" in top
+            key = "activation_error" if from_alias else f"hook_errors.{hook}"
+            raise ScenarioError(f"{key}: needs {hook} in hooks")
+    _check_answers(scenario, top)
     crash = scenario.crash
     if (
         crash is not None
@@ -515,6 +644,20 @@ def _check_combinations(scenario: Scenario, top: _Object) -> None:
         and not scenario.implements("ServeHTTP")
     ):
         raise ScenarioError("crash.during_http_after_bytes: needs ServeHTTP in hooks")
+
+
+def _check_answers(scenario: Scenario, top: _Object) -> None:
+    """filter and command_response shape answers that must be given."""
+    for key, hook in (("filter", "MessageWillBePosted"), ("command_response", "ExecuteCommand")):
+        if key not in top:
+            continue
+        if not scenario.implements(hook):
+            raise ScenarioError(f"{key}: needs {hook} in hooks")
+        if hook in scenario.hook_errors:
+            raise ScenarioError(
+                f"{key}: hook_errors.{hook} makes {hook} answer an error instead; "
+                "give one of the two"
+            )
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -1,13 +1,14 @@
 """fakeplugin: a go-plugin style plugin that behaves, or misbehaves, as its scenario says.
 
-Run as ``fakeplugin SCENARIO.json`` (README.md lists the scenario keys). What is conformant is
+Run as ``python -m pluginconf.fake SCENARIO.json`` or ``fake_interpreters/fakeplugin
+SCENARIO.json`` (fake_interpreters/README.md lists the scenario keys). What is conformant is
 the SDK's own code: the hooks are a ``pluginconf.plugin.Plugin`` served by the SDK's
 ``HooksService`` (Implemented, UNIMPLEMENTED, AppError, the ServeHTTP/ASGI bridge), and the
 listener, broker, stdio capture, cookie check and version negotiation are the SDK's too. What
 must break the protocol is done here around them: the handshake line is written raw (or a bad
 one, or none), and the health and controller services are this module's, so that they can hang,
 report NOT_SERVING, flap, or ignore Shutdown. Every scenario knob is read from the validated
-``Scenario`` (fakeplugin_scenario.py).
+``Scenario`` (pluginconf.fake.scenario).
 
 Process phases, in order:
   started     record opened, "started" recorded; cookie checked (exit 1 as the SDK does)
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import itertools
 import json
@@ -38,12 +40,20 @@ from typing import Any, NoReturn, TypeVar, cast
 from urllib.parse import parse_qsl
 
 import grpc
-from fakeplugin_scenario import HOOKS, IMPLEMENTED, Scenario
 from google.protobuf import empty_pb2
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from pluginconf._grpc_compat import EOF
+from pluginconf.control import control_pb2, control_pb2_grpc
+from pluginconf.fake.scenario import (
+    EXIT_SCENARIO_ERROR,
+    HOOKS,
+    IMPLEMENTED,
+    Record,
+    Scenario,
+)
 from pluginconf.goplugin import (
     grpc_broker_pb2,
     grpc_broker_pb2_grpc,
@@ -73,9 +83,10 @@ from pluginconf.v1 import hooks_pb2, hooks_pb2_grpc
 log = logging.getLogger("fakeplugin")
 
 if tuple(Plugin.HOOK_METHODS) != HOOKS:  # the stdlib-only scenario module keeps its own list
-    raise RuntimeError(f"fakeplugin_scenario.HOOKS is stale: the SDK has {Plugin.HOOK_METHODS}")
+    raise RuntimeError(
+        f"pluginconf.fake.scenario.HOOKS is stale: the SDK has {Plugin.HOOK_METHODS}"
+    )
 
-EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]
 SERVING: int = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING: int = health_pb2.HealthCheckResponse.NOT_SERVING
 SERVICE_UNKNOWN: int = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
@@ -85,6 +96,9 @@ HEALTH_SERVICES = ("", HEALTH_SERVICE_NAME)
 # gRPC's buffers before the process dies.
 CRASH_FLUSH_S = 0.1
 FLOOD_LINE = b"x" * 1023 + b"\n"
+# Each report to the suite's Observer is a blocking call with this deadline: a dead observer
+# costs the fake at most this once (it stops reporting after a failure), never a hang.
+REPORT_TIMEOUT_S = 5.0
 
 Msg = TypeVar("Msg", bound=Message)
 AnyContext = grpc.aio.ServicerContext[Any, Any]
@@ -108,34 +122,108 @@ def to_dict(message: Message | None) -> dict[str, Any] | None:
 # -- the record ---------------------------------------------------------------------------
 
 
-class Recorder:
-    """Appends one JSON line per event, each with a single write, so readers see whole lines."""
+class ObserverUnreachable(Exception):
+    """The first report to record.observer failed; the message says why."""
 
-    def __init__(self, path: str | None) -> None:
+
+class ObserverClient:
+    """Reports events to the suite's Observer (pluginconf.conformance.v1.Observer), each with
+    a blocking unary call, so the suite has an event before the fake acts on it."""
+
+    def __init__(self, target: str, label: str) -> None:
+        self.target = target
+        self._label = label
+        self._channel = grpc.insecure_channel(target)
+        self._stub = control_pb2_grpc.ObserverStub(self._channel)
+
+    def report(
+        self, name: str, seq: int, pid: int, times: tuple[float, float], fields: Any
+    ) -> None:
+        """Raises grpc.RpcError when the observer did not take the event in time."""
+        event = control_pb2.ObservedEvent(
+            label=self._label,
+            event=name,
+            pid=pid,
+            seq=seq,
+            monotonic=times[0],
+            wall=times[1],
+            fields_json=json.dumps(fields, ensure_ascii=False),
+        )
+        self._stub.Report(event, timeout=REPORT_TIMEOUT_S)
+
+
+class Recorder:
+    """Records each event: one JSON line appended to record.file, each with a single write so
+    readers see whole lines, and a report to record.observer; both carry the same seq."""
+
+    def __init__(self, record: Record | None) -> None:
         self._fd: int | None = None
-        if path is not None:
+        self._observer: ObserverClient | None = None
+        if record is not None and record.file is not None:
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-            self._fd = os.open(path, flags, 0o644)
+            self._fd = os.open(record.file, flags, 0o644)
+        if record is not None and record.observer is not None:
+            self._observer = ObserverClient(record.observer, record.label)
         self._seq = itertools.count(1)
         self._pid = os.getpid()
-        # Threads record too (the stderr flood): seq, times and file order must agree.
+        # Threads record too (the stderr flood): seq order must be file and report order.
         self._lock = threading.Lock()
 
+    def first(self, name: str, **fields: Any) -> None:
+        """The first event: raises ObserverUnreachable when the observer cannot take it."""
+        self._record(name, fields, strict=True)
+
     def event(self, name: str, **fields: Any) -> None:
-        if self._fd is None:
+        self._record(name, fields, strict=False)
+
+    def _record(self, name: str, fields: dict[str, Any], strict: bool) -> None:
+        if self._fd is None and self._observer is None:
             return
         with self._lock:
+            seq, times = next(self._seq), (time.monotonic(), time.time())
+            self._report(name, seq, times, fields, strict)
+            if self._fd is None:
+                return
             entry = {
                 "event": name,
-                "seq": next(self._seq),
+                "seq": seq,
                 "pid": self._pid,
-                "monotonic": time.monotonic(),
-                "wall": time.time(),
+                "monotonic": times[0],
+                "wall": times[1],
                 **fields,
             }
             data = memoryview((json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
             while data:
                 data = data[os.write(self._fd, data) :]
+
+    def _report(
+        self, name: str, seq: int, times: tuple[float, float], fields: Any, strict: bool
+    ) -> None:
+        observer = self._observer
+        if observer is None:
+            return
+        try:
+            observer.report(name, seq, self._pid, times, fields)
+        except grpc.RpcError as exc:
+            why = _rpc_error_text(exc)
+            if strict:
+                raise ObserverUnreachable(f"cannot report to {observer.target!r}: {why}") from None
+            # The suite is gone or stuck: going on reporting could only stall the plugin.
+            self._observer = None
+            log.warning(
+                "record.observer: report of event %d (%s) to %r failed (%s); no further "
+                "events are reported to it, the plugin carries on",
+                seq,
+                name,
+                observer.target,
+                why,
+            )
+
+
+def _rpc_error_text(exc: grpc.RpcError) -> str:
+    if isinstance(exc, grpc.Call):
+        return f"{exc.code().name}: {exc.details()}"
+    return str(exc)
 
 
 def _fd_target(fd: int) -> str:
@@ -163,42 +251,100 @@ def _started_fields(scenario: Scenario, config: ServeConfig) -> dict[str, Any]:
 
 # -- HTTP ---------------------------------------------------------------------------------
 
+# The ServeHTTP call id of the exchange being served: set by FakeHooks.ServeHTTP, and seen by
+# the ASGI app because the SDK runs it in a task, which copies the context it starts in.
+HTTP_CALL: contextvars.ContextVar[int] = contextvars.ContextVar("fakeplugin_http_call", default=0)
 
-async def _respond(send: ASGISend, status: int, text: str) -> None:
-    body = text.encode()
-    headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+TEXT_PLAIN = b"text/plain; charset=utf-8"
+NO_BODY_STATUSES = (204, 304)
+MAX_DRIP_PIECES = 100_000
+MAX_DRIP_MS = 60_000
+ROUTES_HELP = "/echo, /bytes, /headers, /status/CODE, /drip, /hold, /sink"
+
+Route = Callable[[ASGIScope, ASGIReceive, ASGISend], Awaitable[None]]
+
+
+class BadRequest(Exception):
+    """The request's path or query is unusable; the message (a 400 body) says why."""
+
+
+def _params(scope: ASGIScope) -> dict[str, str]:
+    return dict(parse_qsl(scope["query_string"].decode("latin-1")))
+
+
+def _int_param(params: dict[str, str], name: str, default: int, high: int) -> int:
+    text = params.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or int(text) > high:
+        raise BadRequest(f"{name}={text!r}: expected an integer from 0 to {high}")
+    return int(text)
+
+
+async def _respond(
+    send: ASGISend, status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """A whole response; 204 and 304 have no body (and so no content-length)."""
+    body = b"" if status in NO_BODY_STATUSES else text.encode()
+    all_headers = [(b"content-type", TEXT_PLAIN), *(headers or [])]
+    if status not in NO_BODY_STATUSES:
+        all_headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": all_headers})
     await send({"type": "http.response.body", "body": body})
 
 
-class FakeApp:
-    """ServeHTTP: /echo sends the request body back, /bytes?n=N[&seed=S] sends generated bytes
-    (pluginconf.reference.generator), anything else is 404. With ``crash_after_bytes``, the
-    process dies once that many response body bytes of an exchange have been sent."""
+async def _start(send: ASGISend, content_type: bytes = TEXT_PLAIN) -> None:
+    headers = [(b"content-type", content_type)]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
 
-    def __init__(self, crash_after_bytes: int | None, crash: Callable[[str], NoReturn]) -> None:
+
+async def _send_flushed(send: ASGISend, body: bytes) -> None:
+    """A body piece, then an empty non-final body message: the SDK sends a flush frame."""
+    await send({"type": "http.response.body", "body": body, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": True})
+
+
+class FakeApp:
+    """ServeHTTP routes (fake_interpreters/README.md): /echo, /bytes, /headers, /status/CODE,
+    /drip, /hold, /sink; anything else is 404. With ``crash_after_bytes``, the process dies
+    once that many response body bytes of an exchange have been sent."""
+
+    def __init__(
+        self, rec: Recorder, crash_after_bytes: int | None, crash: Callable[[str], NoReturn]
+    ) -> None:
+        self._rec = rec
         self._crash_after = crash_after_bytes
         self._crash = crash
+        self._routes: dict[str, Route] = {
+            "/echo": self._echo,
+            "/bytes": self._bytes,
+            "/headers": self._headers,
+            "/drip": self._drip,
+            "/hold": self._hold,
+            "/sink": self._sink,
+        }
 
     async def __call__(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
         if scope["type"] != "http":
             return
         if self._crash_after is not None:
             send = self._crashing(send, self._crash_after)
-        if scope["path"] == "/echo":
-            await self._echo(receive, send)
-        elif scope["path"] == "/bytes":
-            await self._bytes(scope, send)
-        else:
-            await _respond(send, 404, f"no route for {scope['path']}; try /echo or /bytes\n")
+        path: str = scope["path"]
+        route = self._status if path.startswith("/status/") else self._routes.get(path)
+        if route is None:
+            await _respond(send, 404, f"no route for {path}; try {ROUTES_HELP}\n")
+            return
+        try:
+            await route(scope, receive, send)
+        except BadRequest as exc:
+            await _respond(send, 400, f"{path}: {exc}\n")
+
+    def _disconnected(self, scope: ASGIScope) -> None:
+        self._rec.event("http_disconnect", call=HTTP_CALL.get(), path=scope["path"])
 
     @staticmethod
-    async def _echo(receive: ASGIReceive, send: ASGISend) -> None:
-        headers = [(b"content-type", b"application/octet-stream")]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+    async def _echo(scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+        await _start(send, b"application/octet-stream")
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
@@ -210,12 +356,11 @@ class FakeApp:
                 return
 
     @staticmethod
-    async def _bytes(scope: ASGIScope, send: ASGISend) -> None:
-        params = dict(parse_qsl(scope["query_string"].decode("latin-1")))
+    async def _bytes(scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+        params = _params(scope)
         n, seed = params.get("n", ""), params.get("seed", "0")
         if not (n.isdigit() and seed.isdigit()):
-            await _respond(send, 400, "/bytes needs n=BYTES (and optionally seed=S), integers\n")
-            return
+            raise BadRequest("needs n=BYTES (and optionally seed=S), integers")
         headers = [
             (b"content-type", b"application/octet-stream"),
             (b"content-length", n.encode()),
@@ -224,6 +369,64 @@ class FakeApp:
         for piece in iter_bytes(int(n), int(seed)):
             await send({"type": "http.response.body", "body": piece, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+
+    @staticmethod
+    async def _headers(scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+        multi = [(b"x-multi", value) for value in (b"a", b"b", b"c")]
+        cookies = [(b"set-cookie", b"a=1"), (b"set-cookie", b"b=2")]
+        await _respond(send, 200, "headers\n", multi + cookies)
+
+    @staticmethod
+    async def _status(scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+        text = scope["path"][len("/status/") :]
+        if not (text.isdigit() and 200 <= int(text) <= 599):
+            # ServeHTTP carries only final statuses (SH-12).
+            raise BadRequest(f"expected /status/CODE with CODE from 200 to 599, got {text!r}")
+        await _respond(send, int(text), f"status {int(text)}\n")
+
+    async def _drip(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+        params = _params(scope)
+        count = _int_param(params, "n", 3, MAX_DRIP_PIECES)
+        pause_s = _int_param(params, "ms", 100, MAX_DRIP_MS) / 1000
+        await _start(send)
+        try:
+            for index in range(1, count + 1):
+                await _send_flushed(send, f"piece {index}\n".encode())
+                self._rec.event("http_piece_sent", call=HTTP_CALL.get(), index=index)
+                if index < count:
+                    await asyncio.sleep(pause_s)
+        except OSError:  # the SDK's send fails once the client has gone
+            self._disconnected(scope)
+            return
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _hold(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+        try:
+            await _start(send)
+            await _send_flushed(send, b"holding\n")
+        except OSError:  # gone while we were still sending
+            self._disconnected(scope)
+            return
+        # Reads (and drops) any request body; answers nothing more, whatever it receives.
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self._disconnected(scope)
+
+    async def _sink(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+        digest, size = hashlib.sha256(), 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self._disconnected(scope)
+                return
+            body = bytes(message.get("body", b""))
+            more = bool(message.get("more_body", False))
+            if body:
+                size += len(body)
+                digest.update(body)
+                self._rec.event("http_body_progress", call=HTTP_CALL.get(), bytes=size)
+        await _respond(send, 200, f"{size} {digest.hexdigest()}\n")
 
     def _crashing(self, send: ASGISend, limit: int) -> ASGISend:
         sent = 0
@@ -256,9 +459,17 @@ class FakeApp:
 # -- the plugin (hooks through the SDK) ---------------------------------------------------
 
 
+FILTER_ACTIONS = {
+    "keep": hooks_pb2.FILTER_ACTION_KEEP,
+    "modify": hooks_pb2.FILTER_ACTION_MODIFY,
+    "reject": hooks_pb2.FILTER_ACTION_REJECT,
+}
+
+
 class FakePlugin(Plugin):
     """A minimal correct plugin: every hook answers without error (ExecuteCommand echoes the
-    command), unless the scenario limits the hooks or makes OnActivate fail."""
+    command), unless the scenario limits the hooks, makes some answer an AppError
+    (hook_errors), or shapes the filter's or the command's answer."""
 
     def __init__(self, scenario: Scenario, app: FakeApp) -> None:
         self._scenario = scenario
@@ -267,22 +478,28 @@ class FakePlugin(Plugin):
     def implemented_hooks(self) -> list[str]:
         return [h for h in super().implemented_hooks() if self._scenario.implements(h)]
 
+    def _fail_if_asked(self, hook: str) -> None:
+        """Raise the scenario's AppError for ``hook``; the SDK answers it in ``error``."""
+        error = self._scenario.hook_errors.get(hook)
+        if error is not None:
+            raise AppError(error.code, error.message)
+
     async def on_configuration_change(
         self, request: hooks_pb2.OnConfigurationChangeRequest
     ) -> hooks_pb2.OnConfigurationChangeResponse:
+        self._fail_if_asked("OnConfigurationChange")
         return hooks_pb2.OnConfigurationChangeResponse()
 
     async def on_activate(
         self, request: hooks_pb2.OnActivateRequest
     ) -> hooks_pb2.OnActivateResponse:
-        error = self._scenario.activation_error
-        if error is not None:
-            raise AppError(error.code, error.message)
+        self._fail_if_asked("OnActivate")
         return hooks_pb2.OnActivateResponse()
 
     async def on_deactivate(
         self, request: hooks_pb2.OnDeactivateRequest
     ) -> hooks_pb2.OnDeactivateResponse:
+        self._fail_if_asked("OnDeactivate")
         return hooks_pb2.OnDeactivateResponse()
 
     async def message_has_been_posted(
@@ -293,12 +510,23 @@ class FakePlugin(Plugin):
     async def message_will_be_posted(
         self, request: hooks_pb2.MessageWillBePostedRequest
     ) -> hooks_pb2.MessageWillBePostedResponse:
-        return hooks_pb2.MessageWillBePostedResponse(action=hooks_pb2.FILTER_ACTION_KEEP)
+        self._fail_if_asked("MessageWillBePosted")
+        spec = self._scenario.filter
+        answer = hooks_pb2.MessageWillBePostedResponse(action=FILTER_ACTIONS[spec.action])
+        if spec.action == "modify":
+            answer.post.CopyFrom(request.post)  # every field kept, the text appended
+            answer.post.message += spec.append
+        elif spec.action == "reject":
+            answer.rejection_reason = spec.reason
+        return answer
 
     async def execute_command(
         self, request: hooks_pb2.ExecuteCommandRequest
     ) -> hooks_pb2.ExecuteCommandResponse:
-        return hooks_pb2.ExecuteCommandResponse(text=request.command, response_type="ephemeral")
+        self._fail_if_asked("ExecuteCommand")
+        spec = self._scenario.command_response
+        text = request.command if spec.text is None else spec.text
+        return hooks_pb2.ExecuteCommandResponse(text=text, response_type=spec.response_type)
 
     def http_app(self) -> FakeApp | None:
         return self._app if self._scenario.implements("ServeHTTP") else None
@@ -478,6 +706,7 @@ class FakeHooks(HooksService):
             raise
         frame = first if isinstance(first, hooks_pb2.HTTPRequestFrame) else None
         call_id, counted = self._received(rpc, frame)
+        HTTP_CALL.set(call_id)  # for the app's events; this call's task only
         self._after(counted, context)
 
         def request_end(size: int, sha256: str, complete: bool) -> None:
@@ -514,8 +743,12 @@ class FakeHooks(HooksService):
 
 
 class FakeHealth(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
-    """grpc.health.v1.Health for "" and "plugin": SERVING, NOT_SERVING or flapping, NOT_SERVING
-    once stopping, and silent when the scenario hangs it."""
+    """grpc.health.v1.Health for "" and "plugin": SERVING, NOT_SERVING, flapping, or SERVING
+    only some time after the handshake; NOT_SERVING once stopping, and silent when the scenario
+    hangs it. Each status answered is recorded (health_answer) before it is sent."""
+
+    CHECK = "/grpc.health.v1.Health/Check"
+    WATCH = "/grpc.health.v1.Health/Watch"
 
     def __init__(self, runner: Runner) -> None:
         self._scenario = runner.scenario
@@ -523,18 +756,39 @@ class FakeHealth(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
         self._since = time.monotonic()
         self._checks = 0
         self._stopping = False
+        # serving_after_s: False until the timer fires; True for every other scenario.
+        self._serving_yet = runner.scenario.health.serving_after_s is None
+        self._timer: asyncio.TimerHandle | None = None
+        # Replaced on every change, so that each Watch waits on the one it read the status
+        # under, and no change is missed between reading the status and waiting.
         self._changed = asyncio.Event()
 
     def start(self) -> None:
         """The handshake is about to be written: flapping and after_s count from here."""
         self._since = time.monotonic()
+        after = self._scenario.health.serving_after_s
+        if after is not None:
+            self._timer = asyncio.get_running_loop().call_later(after, self._become_serving)
 
     def stopping(self) -> None:
         self._stopping = True
+        if self._timer is not None:
+            self._timer.cancel()
+        self._notify()
+
+    def _notify(self) -> None:
         self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _become_serving(self) -> None:
+        if self._stopping:
+            return
+        self._serving_yet = True
+        self._rec.event("health_serving", after_s=self._scenario.health.serving_after_s)
+        self._notify()
 
     def _status(self) -> int:
-        if self._stopping:
+        if self._stopping or not self._serving_yet:
             return NOT_SERVING
         flap = self._scenario.health.flap_every_s
         if flap is not None:
@@ -543,6 +797,7 @@ class FakeHealth(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
         return SERVING if self._scenario.health.status == "SERVING" else NOT_SERVING
 
     def _next_change_s(self) -> float | None:
+        """Seconds until a time-driven change; None when only an event changes the status."""
         flap = self._scenario.health.flap_every_s
         if flap is None or self._stopping:
             return None
@@ -558,35 +813,40 @@ class FakeHealth(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
             return time.monotonic() - self._since >= hang.health_after_s
         return True
 
+    def _answer(self, method: str, service: str, status: int) -> health_pb2.HealthCheckResponse:
+        name = health_pb2.HealthCheckResponse.ServingStatus.Name(status)
+        self._rec.event("health_answer", method=method, service=service, answer=name)
+        return health_pb2.HealthCheckResponse(status=status)
+
     async def Check(
         self, request: health_pb2.HealthCheckRequest, context: AnyContext
     ) -> health_pb2.HealthCheckResponse:
         self._checks += 1
-        self._rec.event("rpc", method="/grpc.health.v1.Health/Check", request=to_dict(request))
+        self._rec.event("rpc", method=self.CHECK, request=to_dict(request))
         if self._hung():
             await forever()
         if request.service not in HEALTH_SERVICES:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {request.service!r}")
-        return health_pb2.HealthCheckResponse(status=self._status())
+        return self._answer(self.CHECK, request.service, self._status())
 
     async def Watch(
         self, request: health_pb2.HealthCheckRequest, context: AnyContext
     ) -> AsyncIterator[health_pb2.HealthCheckResponse]:
-        self._rec.event("rpc", method="/grpc.health.v1.Health/Watch", request=to_dict(request))
+        self._rec.event("rpc", method=self.WATCH, request=to_dict(request))
         if self._hung():
             await forever()
         if request.service not in HEALTH_SERVICES:
-            yield health_pb2.HealthCheckResponse(status=SERVICE_UNKNOWN)
+            yield self._answer(self.WATCH, request.service, SERVICE_UNKNOWN)
             await forever()
         last = None
         while True:
+            changed = self._changed
             status = self._status()
             if status != last:
-                yield health_pb2.HealthCheckResponse(status=status)
+                yield self._answer(self.WATCH, request.service, status)
                 last = status
-            self._changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), self._next_change_s())
+                await asyncio.wait_for(changed.wait(), self._next_change_s())
 
 
 class FakeController(grpc_controller_pb2_grpc.GRPCControllerServicer):
@@ -784,7 +1044,7 @@ class Runner:
         stdout_fd, stderr_fd = capture.start()
 
         crash_after = scenario.crash.during_http_after_bytes if scenario.crash else None
-        plugin = FakePlugin(scenario, FakeApp(crash_after, self.crash))
+        plugin = FakePlugin(scenario, FakeApp(self.rec, crash_after, self.crash))
         server = grpc.aio.server(options=list(config.grpc_options))
         health = FakeHealth(self)
         broker = RecordingBroker(self, config.broker_dial_timeout_s, tls.client if tls else None)
@@ -806,9 +1066,9 @@ class Runner:
                 listener.address,
                 server_cert_der=tls.cert_der if tls else None,
             ).format()
-            health.start()
             # Recorded first, so that a host that has read the line finds it in the record.
             self.rec.event("handshake", line=line)
+            health.start()  # after the report, which may take a while: times count from here
             os.write(stdout_fd, (line + "\n").encode())
             os.close(stdout_fd)
             if scenario.flood_stderr is not None and scenario.flood_stderr.when == "after":
@@ -843,6 +1103,14 @@ def _log_to(fd: int) -> None:
         logger.propagate = False
 
 
+def _exit_unusable(scenario: Scenario, message: str) -> NoReturn:
+    """Exit 2 (as for a bad scenario): the record cannot be made."""
+    sys.stderr.write(f"fakeplugin: scenario {scenario.path}: {message}\n")
+    sys.stderr.flush()
+    # os._exit: a gRPC channel may hold threads that a normal exit would wait for.
+    os._exit(EXIT_SCENARIO_ERROR)
+
+
 def run(scenario: Scenario) -> NoReturn:
     """Be the plugin the scenario describes, then exit the process."""
     config = ServeConfig(
@@ -852,11 +1120,18 @@ def run(scenario: Scenario) -> NoReturn:
     )
     environ = os.environ
     try:
-        rec = Recorder(scenario.record.file if scenario.record else None)
+        rec = Recorder(scenario.record)
     except OSError as exc:
-        sys.stderr.write(f"fakeplugin: scenario {scenario.path}: record.file: cannot open: {exc}\n")
-        os._exit(2)
-    rec.event("started", **_started_fields(scenario, config))
+        _exit_unusable(scenario, f"record.file: cannot open: {exc}")
+    try:
+        rec.first("started", **_started_fields(scenario, config))
+    except ObserverUnreachable as exc:
+        _exit_unusable(
+            scenario,
+            f"record.observer: {exc}; expected the suite's Observer service "
+            "(pluginconf.conformance.v1.Observer) listening there: start it before the plugin, "
+            "or fix the address",
+        )
     _log_to(os.dup(2))
     status, reason = 1, "magic_cookie"
     if check_cookie(config, environ):

@@ -1,0 +1,74 @@
+"""What several host cases do alike: posts, outcomes, and reading what the fakes saw."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.json_format import ParseDict
+from google.protobuf.message import Message
+
+from pluginconf.control import control_pb2
+from pluginconf.runner import expect, fail
+from pluginconf.runner.host_target import FakePlugin
+from pluginconf.runner.observer import Observed
+from pluginconf.v1 import hooks_pb2
+
+NON_BMP = "🧩𝄞𠀋"  # outside the Basic Multilingual Plane (4 bytes each in UTF-8)
+
+
+def make_post(message: str = "hello", **fields: Any) -> hooks_pb2.Post:
+    base: dict[str, Any] = {"id": "post-1", "channel_id": "c1", "user_id": "u1"}
+    base.update(fields)
+    return hooks_pb2.Post(message=message, **base)
+
+
+def received(event: Observed, message_type: type[Message]) -> Any:
+    """The request a fake recorded in a ``call`` event, as the message it received."""
+    return ParseDict(event.get("request", {}), message_type())
+
+
+def describe_error(error: control_pb2.HostError) -> str:
+    text = f"{error.kind}: {error.message}"
+    return f"{text} (code {error.code})" if error.code else text
+
+
+def command_answer(
+    outcome: control_pb2.CommandOutcome, plugin: FakePlugin
+) -> hooks_pb2.ExecuteCommandResponse:
+    """The plugin's answer the host returned; fails the case when the host returned an error."""
+    if outcome.WhichOneof("result") != "response":
+        shown = describe_error(outcome.error) if outcome.HasField("error") else "nothing"
+        fail(
+            f"the host returned {shown} for ExecuteCommand on {plugin.plugin_id!r}, expected "
+            f"the plugin's answer\n{plugin.evidence()}"
+        )
+    return outcome.response
+
+
+def command_error(outcome: control_pb2.CommandOutcome, plugin: FakePlugin) -> control_pb2.HostError:
+    """The error the host returned; fails the case when it returned an answer instead."""
+    if outcome.WhichOneof("result") != "error":
+        fail(
+            f"the host returned an answer ({outcome.response!r}) for ExecuteCommand on "
+            f"{plugin.plugin_id!r}, expected an error\n{plugin.evidence()}"
+        )
+    return outcome.error
+
+
+def expect_error_kind(
+    outcome: control_pb2.CommandOutcome, kind: str, plugin: FakePlugin, requirement: str
+) -> control_pb2.HostError:
+    error = command_error(outcome, plugin)
+    expect(
+        error.kind == kind,
+        f"the host reported the error kind {error.kind!r} ({error.message}); expected "
+        f"{kind!r} ({requirement})\n{plugin.evidence()}",
+    )
+    return error
+
+
+def crash_transition(
+    status: control_pb2.PluginStatus, after: int = 0
+) -> control_pb2.Transition | None:
+    """The first transition into `crashed` from index ``after`` on."""
+    return next((t for t in status.transitions[after:] if t.new_state == "crashed"), None)

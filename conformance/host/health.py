@@ -1,0 +1,90 @@
+"""Health: the host waits for SERVING before calling, and restarts a plugin that hangs."""
+
+from __future__ import annotations
+
+from pluginconf.runner import Profile, case, expect
+from pluginconf.runner.host_target import HostTarget, describe_status
+
+from ._helpers import command_answer, crash_transition
+
+
+@case("host/health/waits-for-serving", requirements=["HL-6", "HK-1"], profile=Profile.HOOKS)
+async def waits_for_serving(t: HostTarget) -> None:
+    """
+    Purpose: The host calls a plugin only once it says it is ready.
+    Procedure: Load a fake plugin whose health answers NOT_SERVING for its first second, then
+      SERVING.
+    Asserts: The first Hooks call (Implemented) arrives after the health turned SERVING, and
+      the plugin becomes active.
+    """
+    plugin = await t.load({"health": {"serving_after_s": 1.0}}, wait_active=False)
+    serving = await plugin.wait_event("health_serving", timeout_s=10.0)
+    await plugin.wait_active()
+    calls = plugin.calls()
+    expect(calls, f"the host made no Hooks call\n{plugin.evidence()}")
+    first = calls[0]
+    expect(
+        first.seq > serving.seq,
+        f"the host called {first.get('hook')} before the plugin reported SERVING (HL-6)\n"
+        f"{plugin.evidence()}",
+    )
+
+
+@case("host/health/never-serving", requirements=["HL-6"], profile=Profile.HOOKS)
+async def never_serving(t: HostTarget) -> None:
+    """
+    Purpose: A plugin that never becomes ready is refused, not called.
+    Procedure: Load a fake plugin whose health answers NOT_SERVING throughout, with a start
+      timeout of 1.5 s and a restart limit of 1.
+    Asserts: The host reports a `crashed` transition of kind not_serving, and never made a
+      Hooks call to it.
+    """
+    plugin = await t.load(
+        {"health": "NOT_SERVING"}, wait_active=False, restart_limit=1, start_timeout_s=1.5
+    )
+    status = await plugin.wait_state("failed", timeout_s=15.0)
+    crashed = crash_transition(status)
+    expect(crashed is not None, f"no `crashed` transition\n{describe_status(status)}")
+    assert crashed is not None
+    expect(
+        crashed.error_kind == "not_serving",
+        f"the host reported {crashed.error_kind!r}; expected 'not_serving' (HL-6)\n"
+        f"{describe_status(status)}",
+    )
+    expect(
+        not plugin.calls(),
+        f"the host called a plugin that never reported SERVING (HL-6)\n{plugin.evidence()}",
+    )
+
+
+@case("host/health/hung-plugin-restarted", requirements=["SV-7"], profile=Profile.HOOKS)
+async def hung_plugin_restarted(t: HostTarget) -> None:
+    """
+    Purpose: A plugin that stops answering health checks is replaced.
+    Procedure: Load a fake plugin whose health stops answering 1 s after its handshake, with a
+      health interval of 0.3 s and a health timeout of 0.3 s.
+    Asserts: The host reports a `crashed` transition of kind health_check_failed, the hung
+      process is killed, a new process starts and becomes active and answers a command.
+    """
+    plugin = await t.load(
+        {"hang": {"health": {"after_s": 1.0}}},
+        health_interval_s=0.3,
+        health_timeout_s=0.3,
+        restart_limit=10,
+    )
+    first = (await plugin.wait_started(1))[0]
+    status = await plugin.wait_state("crashed", timeout_s=10.0)
+    crashed = crash_transition(status)
+    assert crashed is not None
+    expect(
+        crashed.error_kind == "health_check_failed",
+        f"the host reported {crashed.error_kind!r}; expected 'health_check_failed' (SV-7)\n"
+        f"{describe_status(status)}",
+    )
+    left = await t.wait_gone([first], timeout_s=5.0)
+    expect(not left, f"the hung process {first} still runs after the host gave up on it (SV-7)")
+    pids = await plugin.wait_started(2, timeout_s=10.0)
+    await plugin.wait_status(
+        lambda s: s.state == "active" and s.pid == pids[1], "active with its new process"
+    )
+    command_answer(await plugin.command("/after-restart"), plugin)

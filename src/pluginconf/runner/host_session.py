@@ -1,0 +1,96 @@
+"""Running host cases: one adapter process and one Observer per worker, a HostTarget per case.
+
+After each case the plugins it loaded are unloaded, and every plugin process its fakes
+reported must be gone; one that is not fails the case (and is killed). When the adapter dies
+during a case, the case fails with the adapter's stderr and a new adapter serves the next.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from pluginconf.runner.adapter_process import AdapterProcess
+from pluginconf.runner.engine import execute
+from pluginconf.runner.host_target import HostTarget
+from pluginconf.runner.model import Case, CaseResult, Outcome
+from pluginconf.runner.observer import ObserverServer
+from pluginconf.runner.options import HostSuiteOptions
+
+
+class HostSuiteSession:
+    def __init__(self, options: HostSuiteOptions) -> None:
+        self.options = options
+        self.workdir = Path(tempfile.mkdtemp(prefix="pluginconf-hs-"))
+        self.observer = ObserverServer(str(self.workdir / "observer.sock"))
+        self._observer_started = False
+        self._adapter: AdapterProcess | None = None
+        self._serial = itertools.count(1)
+        self._cases = itertools.count(1)
+
+    async def __aenter__(self) -> HostSuiteSession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def adapter(self) -> AdapterProcess:
+        """The running adapter, started (again) when there is none."""
+        if not self._observer_started:
+            await self.observer.start()
+            self._observer_started = True
+        if self._adapter is not None and not self._adapter.alive():
+            await self._adapter.close()
+            self._adapter = None
+        if self._adapter is None:
+            adapter = AdapterProcess(
+                self.options.argv, self.options.start_timeout_s, self.options.env
+            )
+            try:
+                await adapter.start()
+            except BaseException:
+                await adapter.close()
+                raise
+            self._adapter = adapter
+        return self._adapter
+
+    async def run(self, case: Case) -> CaseResult:
+        start = time.monotonic()
+        # Ids are unique per session, so earlier cases' events are only history.
+        self.observer.events.clear()
+        casedir = self.workdir / f"case{next(self._cases)}"
+        casedir.mkdir()
+        try:
+            adapter = await self.adapter()
+        except Exception as exc:
+            return CaseResult(case.id, Outcome.FAILED, str(exc), time.monotonic() - start)
+        target = HostTarget(
+            self.options, adapter, self.observer, casedir, lambda: next(self._serial)
+        )
+        try:
+            outcome, message, _ = await execute(case, target)
+        finally:
+            problem = await target.aclose()
+            shutil.rmtree(casedir, ignore_errors=True)
+        if not adapter.alive():
+            problem = (
+                "the adapter exited during this case; a new one serves the next cases\n"
+                + adapter.evidence()
+            )
+        if problem is not None and outcome in (Outcome.PASSED, Outcome.SKIPPED, Outcome.FAILED):
+            message = f"{message}\n{problem}" if message else problem
+            outcome = Outcome.FAILED
+        elif problem is not None:
+            message = f"{message}\n{problem}"
+        return CaseResult(case.id, outcome, message, time.monotonic() - start)
+
+    async def aclose(self) -> None:
+        if self._adapter is not None:
+            await self._adapter.close()
+            self._adapter = None
+        if self._observer_started:
+            await self.observer.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)

@@ -1,0 +1,455 @@
+"""What a host case is given: the host under test, driven through its adapter, and fakes.
+
+A case loads fake plugins (pluginconf.fake, run by the host as ``python -m pluginconf.fake
+SCENARIO``) whose scenario files send every event to the suite's Observer. It fires hooks
+and HTTP requests through the host, and asserts on what the fakes observed. Everything a
+case loaded is unloaded after it; a plugin process that outlives that is reported and killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import psutil
+
+from pluginconf.control import control_pb2, control_pb2_grpc
+from pluginconf.runner.adapter_process import AdapterProcess
+from pluginconf.runner.model import CaseSkipped, fail
+from pluginconf.runner.observer import Observed, ObserverServer, describe_events
+from pluginconf.runner.options import HostSuiteOptions
+from pluginconf.v1 import hooks_pb2
+
+# Policy fields in milliseconds, as cases give them in seconds.
+_POLICY_SECONDS = {
+    "start_timeout_s": "start_timeout_ms",
+    "hook_timeout_s": "hook_timeout_ms",
+    "health_interval_s": "health_interval_ms",
+    "health_timeout_s": "health_timeout_ms",
+    "backoff_base_s": "backoff_base_ms",
+    "backoff_max_s": "backoff_max_ms",
+    "restart_window_s": "restart_window_ms",
+    "breaker_cooldown_s": "breaker_cooldown_ms",
+    "stop_grace_s": "stop_grace_ms",
+}
+_POLICY_PLAIN = ("restart_limit", "breaker_threshold", "auto_mtls")
+# How long the suite waits for a plugin process to be gone after its host stopped it.
+_GONE_WAIT_S = 10.0
+
+
+def host_policy(**policy: Any) -> control_pb2.HostPolicy:
+    """A HostPolicy from seconds and counts: ``host_policy(start_timeout_s=2, restart_limit=1)``."""
+    message = control_pb2.HostPolicy()
+    for key, value in policy.items():
+        if key in _POLICY_SECONDS:
+            setattr(message, _POLICY_SECONDS[key], max(1, round(value * 1000)))
+        elif key in _POLICY_PLAIN:
+            setattr(message, key, value)
+        else:
+            raise TypeError(f"unknown host policy field {key!r}")
+    return message
+
+
+def describe_status(status: control_pb2.PluginStatus) -> str:
+    lines = [f"plugin {status.plugin_id!r}: state {status.state}, pid {status.pid or '-'}"]
+    if status.last_error:
+        lines.append(f"  last error: {status.last_error}")
+    for t in status.transitions[-12:]:
+        line = f"  {t.old_state or '(none)'} -> {t.new_state}"
+        if t.reason:
+            line += f": {t.reason.splitlines()[0][:200]}"
+        if t.error_kind:
+            line += f" [{t.error_kind}]"
+        if t.has_exit_status:
+            line += f" (exit {t.exit_status})"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie counts as alive: nobody has reaped it."""
+    try:
+        return psutil.Process(pid).is_running()
+    except psutil.NoSuchProcess:
+        return False
+
+
+def is_zombie(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+class FakePlugin:
+    """One fake plugin the case loaded: its id, what it observed, and the host's view of it."""
+
+    def __init__(self, target: HostTarget, plugin_id: str, scenario: dict[str, Any]) -> None:
+        self.target = target
+        self.plugin_id = plugin_id
+        self.scenario = scenario
+
+    # -- what the fake observed -------------------------------------------------------------
+
+    def events(self, event: str | None = None, pid: int | None = None) -> list[Observed]:
+        return self.target.observer.select(self.plugin_id, event, pid)
+
+    def pids(self) -> list[int]:
+        """Every process of this plugin that started, in order."""
+        return [e.pid for e in self.events("started")]
+
+    def calls(self, hook: str | None = None, pid: int | None = None) -> list[Observed]:
+        return [e for e in self.events("call", pid) if hook is None or e.get("hook") == hook]
+
+    def evidence(self) -> str:
+        return f"what {self.plugin_id!r} observed:\n" + describe_events(self.events())
+
+    async def wait_event(
+        self,
+        event: str,
+        *,
+        timeout_s: float = 10.0,
+        where: Callable[[Observed], bool] = lambda _: True,
+        why: str = "",
+    ) -> Observed:
+        """The first such event; fails the case with the evidence when none comes in time."""
+        found = await self.target.observer.wait_for(
+            lambda e: e.label == self.plugin_id and e.event == event and where(e), timeout_s
+        )
+        if found is None:
+            fail(
+                f"{why or f'expected a {event!r} event'}: none came from plugin "
+                f"{self.plugin_id!r} within {timeout_s:g}s\n{self.evidence()}"
+            )
+        return found
+
+    async def wait_started(self, count: int = 1, timeout_s: float = 15.0) -> list[int]:
+        """Wait until ``count`` processes of this plugin have started; their pids."""
+        events = await self.target.observer.wait_count(
+            lambda e: e.label == self.plugin_id and e.event == "started", count, timeout_s
+        )
+        if len(events) < count:
+            fail(
+                f"expected {count} process(es) of plugin {self.plugin_id!r} to start within "
+                f"{timeout_s:g}s, saw {len(events)}\n{self.evidence()}"
+            )
+        return [e.pid for e in events]
+
+    # -- what the host says -----------------------------------------------------------------
+
+    async def status(self) -> control_pb2.PluginStatus:
+        return await self.target.control("reading the plugin's status").GetPluginStatus(
+            control_pb2.PluginRef(plugin_id=self.plugin_id), timeout=10
+        )
+
+    async def wait_status(
+        self,
+        predicate: Callable[[control_pb2.PluginStatus], bool],
+        what: str,
+        timeout_s: float = 15.0,
+    ) -> control_pb2.PluginStatus:
+        """Watch the plugin (WatchPlugin) until ``predicate`` holds; fail with evidence if not."""
+        self.target.step(f"waiting for plugin {self.plugin_id!r} to be {what}")
+        watch = self.target.control().WatchPlugin(control_pb2.PluginRef(plugin_id=self.plugin_id))
+        last: control_pb2.PluginStatus | None = None
+        try:
+            async with asyncio.timeout(timeout_s):
+                async for status in watch:
+                    last = status
+                    if predicate(status):
+                        return status
+        except TimeoutError:
+            pass
+        finally:
+            watch.cancel()
+        shown = describe_status(last) if last is not None else "(the host sent no status)"
+        fail(
+            f"plugin {self.plugin_id!r} was not {what} within {timeout_s:g}s; the host "
+            f"reports:\n{shown}\n{self.evidence()}"
+        )
+
+    async def wait_state(
+        self, *states: str, timeout_s: float = 15.0, after: int = 0
+    ) -> control_pb2.PluginStatus:
+        """Wait for a transition into one of ``states`` at index ``after`` or later."""
+        return await self.wait_status(
+            lambda s: any(t.new_state in states for t in s.transitions[after:]),
+            " or ".join(states) + (f" (after transition {after})" if after else ""),
+            timeout_s,
+        )
+
+    async def wait_active(self, timeout_s: float = 15.0) -> control_pb2.PluginStatus:
+        return await self.wait_status(lambda s: s.state == "active", "active", timeout_s)
+
+    async def enable(self) -> control_pb2.PluginStatus:
+        return await self.target.control(f"enabling {self.plugin_id!r}").EnablePlugin(
+            control_pb2.PluginRef(plugin_id=self.plugin_id), timeout=15
+        )
+
+    async def disable(self, timeout_s: float = 60.0) -> control_pb2.PluginStatus:
+        return await self.target.control(f"disabling {self.plugin_id!r}").DisablePlugin(
+            control_pb2.PluginRef(plugin_id=self.plugin_id), timeout=timeout_s
+        )
+
+    # -- hooks through the host -------------------------------------------------------------
+
+    async def command(
+        self, command: str = "/cmd", timeout_s: float = 60.0, **fields: Any
+    ) -> control_pb2.CommandOutcome:
+        request = hooks_pb2.ExecuteCommandRequest(command=command, **fields)
+        return await self.command_request(request, timeout_s)
+
+    async def command_request(
+        self, request: hooks_pb2.ExecuteCommandRequest, timeout_s: float = 60.0
+    ) -> control_pb2.CommandOutcome:
+        reply = await self.target.fire(
+            control_pb2.FireHookRequest(
+                execute_command=control_pb2.ExecuteCommand(
+                    plugin_id=self.plugin_id, request=request
+                )
+            ),
+            timeout_s,
+        )
+        return reply.command
+
+    async def configure(
+        self, configuration: Mapping[str, str], timeout_s: float = 60.0
+    ) -> control_pb2.ConfigurationOutcome:
+        reply = await self.target.fire(
+            control_pb2.FireHookRequest(
+                configuration_change=control_pb2.ConfigurationChange(
+                    plugin_id=self.plugin_id, configuration=dict(configuration)
+                )
+            ),
+            timeout_s,
+        )
+        return reply.configuration
+
+    def url(self, path: str) -> str:
+        return f"{self.target.http_base_url}/plugins/{self.plugin_id}{path}"
+
+    def kill(self, pid: int | None = None, sig: signal.Signals = signal.SIGKILL) -> int:
+        """Kill a process of this plugin (the latest to start, by default); its pid."""
+        pids = self.pids()
+        if pid is None:
+            if not pids:
+                fail(f"plugin {self.plugin_id!r} has no process to kill\n{self.evidence()}")
+            pid = pids[-1]
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        return pid
+
+
+class HostTarget:
+    """The host under test for one case."""
+
+    def __init__(
+        self,
+        options: HostSuiteOptions,
+        adapter: AdapterProcess,
+        observer: ObserverServer,
+        workdir: Path,
+        serial: Callable[[], int],
+    ) -> None:
+        self.options = options
+        self.adapter = adapter
+        self.observer = observer
+        self.workdir = workdir
+        self._serial = serial
+        self.current_step = "starting"
+        self.plugins: list[FakePlugin] = []
+        self._http: httpx.AsyncClient | None = None
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def step(self, text: str) -> None:
+        self.current_step = text
+
+    def control(self, step: str | None = None) -> control_pb2_grpc.HostControlAsyncStub:
+        if step is not None:
+            self.step(step)
+        assert self.adapter.control is not None
+        return self.adapter.control
+
+    @property
+    def host_pid(self) -> int:
+        return self.adapter.info.host_pid
+
+    @property
+    def http_base_url(self) -> str:
+        return self.adapter.info.http_base_url.rstrip("/")
+
+    @property
+    def max_body(self) -> int:
+        return self.options.max_body
+
+    def http(self, timeout_s: float = 60.0) -> httpx.AsyncClient:
+        """An HTTP client for the host's front (SE-1), made on first use, closed after the case."""
+        if not self.http_base_url:
+            raise CaseSkipped("the host reports no HTTP front (HostInfo.http_base_url is empty)")
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(timeout_s), limits=httpx.Limits(max_connections=64)
+            )
+        return self._http
+
+    # -- plugins ----------------------------------------------------------------------------
+
+    def scenario_command(self, scenario_path: Path) -> list[str]:
+        return [sys.executable, "-m", "pluginconf.fake", str(scenario_path)]
+
+    async def load(
+        self,
+        scenario: Mapping[str, Any] | None = None,
+        *,
+        name: str = "p",
+        configuration: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+        enable: bool = True,
+        wait_active: bool = True,
+        **policy: Any,
+    ) -> FakePlugin:
+        """Load a fake plugin with ``scenario`` under a fresh id; enable it and wait until
+        it is active unless told not to. ``policy`` holds HostPolicy fields in seconds."""
+        plugin_id = f"{name}-{self._serial()}"
+        folder = self.workdir / plugin_id
+        folder.mkdir(parents=True)
+        full = dict(scenario or {})
+        full["record"] = {"observer": self.observer.target, "label": plugin_id}
+        scenario_path = folder / "scenario.json"
+        scenario_path.write_text(json.dumps(full, ensure_ascii=False), encoding="utf-8")
+        command = self.scenario_command(scenario_path)
+        (folder / "plugin.toml").write_text(_toml(plugin_id, command, env, configuration))
+        manifest = control_pb2.PluginManifest(
+            id=plugin_id,
+            command=command,
+            env=dict(env or {}),
+            configuration=dict(configuration or {}),
+            directory=str(folder),
+        )
+        policy.setdefault("start_timeout_s", min(self.options.start_timeout_s, 30.0))
+        request = control_pb2.LoadPluginRequest(manifest=manifest, policy=host_policy(**policy))
+        try:
+            await self.control(f"loading plugin {plugin_id!r}").LoadPlugin(request, timeout=30)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                raise CaseSkipped(
+                    f"the host cannot honour the policy this case needs: {exc.details()}"
+                ) from None
+            raise
+        plugin = FakePlugin(self, plugin_id, full)
+        self.plugins.append(plugin)
+        if enable:
+            await plugin.enable()
+            if wait_active:
+                await plugin.wait_active(timeout_s=min(self.options.start_timeout_s, 30.0))
+        return plugin
+
+    async def fire(
+        self, request: control_pb2.FireHookRequest, timeout_s: float = 60.0
+    ) -> control_pb2.FireHookResponse:
+        hook = request.WhichOneof("hook")
+        return await self.control(f"firing {hook} through the host").FireHook(
+            request, timeout=timeout_s
+        )
+
+    async def filter_post(
+        self, post: hooks_pb2.Post, timeout_s: float = 60.0
+    ) -> control_pb2.FilterOutcome:
+        reply = await self.fire(control_pb2.FireHookRequest(message_will_be_posted=post), timeout_s)
+        return reply.filter
+
+    async def notify_post(
+        self, post: hooks_pb2.Post, timeout_s: float = 60.0
+    ) -> control_pb2.NotifyOutcome:
+        reply = await self.fire(
+            control_pb2.FireHookRequest(message_has_been_posted=post), timeout_s
+        )
+        return reply.notify
+
+    # -- after the case ---------------------------------------------------------------------
+
+    def spawned_pids(self) -> list[int]:
+        """Every process the case's fakes reported: plugin processes and their grandchildren."""
+        pids: list[int] = []
+        for plugin in self.plugins:
+            pids += plugin.pids()
+            pids += [int(e.get("grandchild_pid", 0)) for e in plugin.events("grandchild")]
+        return [p for p in pids if p > 0]
+
+    async def wait_gone(self, pids: Sequence[int], timeout_s: float = _GONE_WAIT_S) -> list[int]:
+        """Wait (polling psutil: a process exit has no event here) until no pid runs."""
+        left = list(pids)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            left = [p for p in left if pid_alive(p)]
+            if not left or loop.time() >= deadline:
+                return left
+            await asyncio.sleep(0.05)
+
+    async def aclose(self) -> str | None:
+        """Unload every plugin of the case; a problem (leftover processes) or None."""
+        problems: list[str] = []
+        if self._http is not None:
+            await self._http.aclose()
+        for plugin in self.plugins:
+            if not self.adapter.alive():
+                break
+            try:
+                await self.control().UnloadPlugin(
+                    control_pb2.PluginRef(plugin_id=plugin.plugin_id), timeout=60
+                )
+            except grpc.aio.AioRpcError as exc:
+                problems.append(
+                    f"unloading plugin {plugin.plugin_id!r} failed: {exc.code().name}: "
+                    f"{exc.details()}"
+                )
+        left = await self.wait_gone(self.spawned_pids())
+        if left:
+            described = ", ".join(f"{p} ({'zombie' if is_zombie(p) else 'running'})" for p in left)
+            problems.append(
+                f"after the case's plugins were unloaded, these plugin processes remain: "
+                f"{described}; a host must stop and reap every plugin process it started "
+                "(SV-14, SV-16, SV-17). The suite killed them."
+            )
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+        return "\n".join(problems) or None
+
+
+def _toml(
+    plugin_id: str,
+    command: Sequence[str],
+    env: Mapping[str, str] | None,
+    configuration: Mapping[str, str] | None,
+) -> str:
+    """The same manifest as plugin.toml (src/pluginconf/host/manifest.py's format)."""
+
+    def table(values: Mapping[str, str] | None) -> str:
+        pairs = (f"{_string(k)} = {_string(v)}" for k, v in (values or {}).items())
+        return "{ " + ", ".join(pairs) + " }"
+
+    lines = [
+        f"id = {_string(plugin_id)}",
+        f"executable = {_string(command[0])}",
+        f"args = [{', '.join(_string(a) for a in command[1:])}]",
+        f"env = {table(env)}",
+        f"configuration = {table(configuration)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _string(text: str) -> str:
+    # A JSON string without \u escapes of surrogates is a TOML basic string.
+    return json.dumps(text, ensure_ascii=False)
