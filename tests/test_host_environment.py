@@ -74,14 +74,14 @@ async def test_a_hung_plugin_fails_open_and_delays_others_by_its_deadline_only(e
     start = time.monotonic()
     result = await env.message_will_be_posted(hooks_pb2.Post(id="p", message="[rewrite]"))
     assert [(s.plugin_id, s.outcome) for s in result.steps] == [("a", "error"), ("b", "modify")]
-    assert "deadline_exceeded" in result.steps[0].detail
+    assert "timeout" in result.steps[0].detail
     assert result.post.message == "[rewritten]"  # b still ran, on the unmodified post
 
     start = time.monotonic()
     outcomes = await env.message_has_been_posted(hooks_pb2.Post(id="p-2"))
     elapsed = time.monotonic() - start
     assert outcomes["b"] == "ok"
-    assert outcomes["a"].startswith("deadline_exceeded")
+    assert outcomes["a"].startswith("timeout")
     assert elapsed < 0.5 + 0.5, f"fan-out took {elapsed:.2f}s with a 0.5 s deadline"
     assert await posts_seen(env, "b") == "p-2"
     assert env.get("b").state is PluginState.ACTIVE

@@ -84,12 +84,12 @@ async def run_until(sup: Supervisor, state: PluginState, timeout_s: float = 30) 
 @pytest.mark.parametrize(
     ("line", "kind"),
     [
-        ("2|1|unix|/x|grpc", "CoreVersionMismatch"),
-        ("1|7|unix|/x|grpc", "AppVersionUnsupported"),
-        ("1|1|udp|/x|grpc", "UnknownNetwork"),
-        ("1|1|unix|/x|netrpc", "UnsupportedProtocol"),
-        ("garbage|", "MalformedHandshake"),
-        ("1|1|unix|/nonexistent/x.sock|grpc", "AddressUnreachable"),
+        ("2|1|unix|/x|grpc", "core_version_mismatch"),
+        ("1|7|unix|/x|grpc", "app_version_mismatch"),
+        ("1|1|udp|/x|grpc", "unknown_network"),
+        ("1|1|unix|/x|netrpc", "unsupported_protocol"),
+        ("garbage|", "handshake_malformed"),
+        ("1|1|unix|/nonexistent/x.sock|grpc", "unreachable"),
     ],
 )
 async def test_bad_handshakes_crash_then_fail_at_the_restart_limit(env, line, kind):
@@ -106,7 +106,7 @@ async def test_bad_handshakes_crash_then_fail_at_the_restart_limit(env, line, ki
 async def test_never_handshaking_is_a_start_timeout(env):
     sup = env.fake({"never_handshake": True}, start_timeout_s=0.5)
     await run_until(sup, S.FAILED)
-    assert {e.error_kind for e in sup.events if e.new is S.CRASHED} == {"StartTimeout"}
+    assert {e.error_kind for e in sup.events if e.new is S.CRASHED} == {"start_timeout"}
     await bystander_answers(env)
 
 
@@ -114,7 +114,7 @@ async def test_exit_before_handshake_carries_status_and_stderr(env):
     sup = env.fake({"handshake": {"exit_before": 3, "stderr": "config file missing"}})
     await run_until(sup, S.CRASHED)
     crash = next(e for e in sup.events if e.new is S.CRASHED)
-    assert (crash.error_kind, crash.exit_status) == ("ExitedBeforeHandshake", 3)
+    assert (crash.error_kind, crash.exit_status) == ("exited_before_handshake", 3)
     assert "config file missing" in crash.stderr_tail
 
 

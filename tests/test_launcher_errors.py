@@ -40,7 +40,7 @@ async def _fails(argv: list[str], **kwargs) -> errors.LaunchError:
         ("1|x|unix|/tmp/x.sock|grpc", errors.MalformedHandshake, "app protocol version 'x'"),
         ("1|1|unix", errors.MalformedHandshake, "expected 5 or 6"),
         ("1|1|tcp|10.1.2.3:4000|grpc", errors.MalformedHandshake, "not a loopback IP literal"),
-        ("1|1|unix|/tmp/x.sock|grpc|AAAA", errors.MalformedHandshake, "did not ask for AutoMTLS"),
+        ("1|1|unix|/tmp/x.sock|grpc|AAAA", errors.TLSError, "did not ask for AutoMTLS"),
     ],
 )
 async def test_bad_handshake_lines(line, error, fragment):

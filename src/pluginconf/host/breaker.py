@@ -44,6 +44,12 @@ class CircuitBreaker:
             self._trial_in_flight = True
         return True
 
+    def open_for_s(self) -> float:
+        """Seconds until an open circuit half-opens; 0 when not open. Changes nothing."""
+        if self.state is not CircuitState.OPEN:
+            return 0.0
+        return self.retry_after_s()
+
     def retry_after_s(self) -> float:
         return max(0.0, self._cooldown - (self._clock() - self._opened_at))
 

@@ -8,6 +8,7 @@ errors here: they come back inside the response, for the caller to interpret.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,11 @@ from pluginconf.protocol.constants import HEALTH_SERVICE_NAME
 from pluginconf.v1 import hooks_pb2, hooks_pb2_grpc
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
+# The Hooks methods this host knows, as named in Implemented (which does not list itself).
+KNOWN_HOOKS = frozenset(hooks_pb2.DESCRIPTOR.services_by_name["Hooks"].methods_by_name) - {
+    "Implemented"
+}
+log = logging.getLogger("pluginconf.host.client")
 
 
 @dataclass(frozen=True)
@@ -32,9 +38,10 @@ class ClientConfig:
 
 
 class HookError(Exception):
-    """A hook call that did not produce an answer. ``kind`` is the SPEC error kind."""
+    """A hook call that did not produce an answer. ``kind`` is the SPEC error kind (RR-3):
+    this base class is "any other status"."""
 
-    kind = "hook_failed"
+    kind = "plugin_error"
 
     def __init__(self, plugin_id: str, hook: str, detail: str) -> None:
         super().__init__(f"plugin {plugin_id!r}, hook {hook}: {detail}")
@@ -48,7 +55,7 @@ class HookNotImplemented(HookError):
 
 
 class HookTimeout(HookError):
-    kind = "deadline_exceeded"
+    kind = "timeout"
 
 
 class PluginUnavailable(HookError):
@@ -126,7 +133,13 @@ class PluginClient:
             use_breaker=False,
         )
         assert isinstance(reply, hooks_pb2.ImplementedResponse)
-        self.implemented = frozenset(reply.hooks)
+        unknown = sorted(set(reply.hooks) - KNOWN_HOOKS)
+        if unknown:
+            # HK-6: a newer plugin may list hooks this host does not know; use the rest.
+            log.warning(
+                "plugin %s: ignoring unknown hooks in Implemented: %s", self.plugin_id, unknown
+            )
+        self.implemented = frozenset(reply.hooks) & KNOWN_HOOKS
         return self.implemented
 
     async def call(
@@ -138,12 +151,16 @@ class PluginClient:
         timeout_s: float | None = None,
     ) -> Any:
         """Call a unary hook. Never sends a hook the plugin did not list in Implemented."""
-        if hook not in self.implemented:
-            raise HookNotImplemented(self.plugin_id, hook, "the plugin does not implement it")
+        self.check_implemented(hook)
         method = getattr(self.hooks, hook)
         return await self._unary(
             hook, lambda timeout: method(request, timeout=timeout), use_breaker, timeout_s
         )
+
+    def check_implemented(self, hook: str) -> None:
+        """HK-5: a hook the process did not list is never sent."""
+        if hook not in self.implemented:
+            raise HookNotImplemented(self.plugin_id, hook, "the plugin does not implement it")
 
     async def _unary(
         self,

@@ -21,12 +21,30 @@ from pluginconf.v1 import hooks_pb2
 log = logging.getLogger("pluginconf.host.environment")
 
 
+@dataclass(frozen=True)
+class HookFailure:
+    """Why a plugin gave no usable answer: a HookError's kind (RR-3), or "app_error" with the
+    plugin's code (RR-2)."""
+
+    kind: str
+    message: str
+    code: str = ""
+
+    @classmethod
+    def of(cls, exc: HookError) -> HookFailure:
+        return cls(exc.kind, str(exc))
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.code + ': ' if self.code else ''}{self.message}"
+
+
 @dataclass
 class FilterStep:
     plugin_id: str
     # "keep", "modify", "reject", or "error" (failed open).
     outcome: str
     detail: str = ""
+    error: HookFailure | None = None
 
 
 @dataclass
@@ -101,23 +119,36 @@ class Environment:
 
     async def stop_all(self) -> None:
         """Stop every plugin by the stop sequence, all concurrently (SV-19)."""
-        await asyncio.gather(*(s.disable() for s in self.plugins.values()))
+        await asyncio.gather(*(s.disable() for s in list(self.plugins.values())))
 
-    async def message_has_been_posted(self, post: hooks_pb2.Post) -> dict[str, str]:
-        """Notify every plugin concurrently; return each plugin's outcome ("ok" or the error)."""
+    async def remove(self, plugin_id: str) -> None:
+        """Stop the plugin if it runs, then forget it: its id may be added again."""
+        supervisor = self.get(plugin_id)
+        await supervisor.disable()
+        if self.plugins.get(plugin_id) is supervisor:
+            del self.plugins[plugin_id]
+
+    async def notify(self, post: hooks_pb2.Post) -> dict[str, HookFailure | None]:
+        """MessageHasBeenPosted to every active plugin listing it, concurrently (NT-1, NT-2);
+        each plugin called maps to None or why it failed (logged, never retried: NT-4)."""
         targets = self._serving("MessageHasBeenPosted")
         request = hooks_pb2.MessageHasBeenPostedRequest(post=post)
 
-        async def one(supervisor: Supervisor) -> str:
+        async def one(supervisor: Supervisor) -> HookFailure | None:
             try:
                 await supervisor.call("MessageHasBeenPosted", request)
             except HookError as exc:
                 log.warning("%s", str(exc))  # not the exception: it pins the call
-                return f"{exc.kind}: {exc.detail}"
-            return "ok"
+                return HookFailure.of(exc)
+            return None
 
         outcomes = await asyncio.gather(*(one(s) for s in targets))
         return {s.plugin_id: outcome for s, outcome in zip(targets, outcomes, strict=True)}
+
+    async def message_has_been_posted(self, post: hooks_pb2.Post) -> dict[str, str]:
+        """Notify every plugin concurrently; return each plugin's outcome ("ok" or the error)."""
+        outcomes = await self.notify(post)
+        return {pid: "ok" if failure is None else str(failure) for pid, failure in outcomes.items()}
 
     async def message_will_be_posted(self, post: hooks_pb2.Post) -> FilterResult:
         """Chain the post through plugins in order; errors and timeouts fail open."""
@@ -127,13 +158,18 @@ class Environment:
             try:
                 reply = await supervisor.call("MessageWillBePosted", request)
             except HookError as exc:
-                result.steps.append(
-                    FilterStep(supervisor.plugin_id, "error", f"{exc.kind}: {exc.detail}")
-                )
+                result.steps.append(_failed_step(supervisor.plugin_id, HookFailure.of(exc)))
                 continue
-            if reply.HasField("error"):
-                detail = f"{reply.error.code}: {reply.error.message}"
-                result.steps.append(FilterStep(supervisor.plugin_id, "error", detail))
+            if reply.HasField("error"):  # FL-5
+                failure = HookFailure("app_error", reply.error.message, reply.error.code)
+                result.steps.append(_failed_step(supervisor.plugin_id, failure))
+            elif _unusable_filter_answer(reply):  # FL-3, FL-6
+                failure = HookFailure(
+                    "plugin_error",
+                    f"plugin {supervisor.plugin_id!r}, hook MessageWillBePosted: "
+                    f"{_unusable_filter_answer(reply)}; the post passes on unchanged",
+                )
+                result.steps.append(_failed_step(supervisor.plugin_id, failure))
             elif reply.action == hooks_pb2.FILTER_ACTION_REJECT:
                 result.steps.append(
                     FilterStep(supervisor.plugin_id, "reject", reply.rejection_reason)
@@ -165,3 +201,22 @@ class Environment:
 
     def ids(self) -> Iterable[str]:
         return self.plugins.keys()
+
+
+def _failed_step(plugin_id: str, failure: HookFailure) -> FilterStep:
+    log.warning("filter step failed open: %s", failure)
+    return FilterStep(plugin_id, "error", str(failure), failure)
+
+
+def _unusable_filter_answer(reply: hooks_pb2.MessageWillBePostedResponse) -> str:
+    """What makes an answer without AppError unusable, or "" when it is usable."""
+    known = (
+        hooks_pb2.FILTER_ACTION_KEEP,
+        hooks_pb2.FILTER_ACTION_MODIFY,
+        hooks_pb2.FILTER_ACTION_REJECT,
+    )
+    if reply.action not in known:
+        return f"unknown filter action {reply.action}"
+    if reply.action == hooks_pb2.FILTER_ACTION_MODIFY and not reply.HasField("post"):
+        return "FILTER_ACTION_MODIFY without a post"
+    return ""

@@ -6,7 +6,13 @@ from collections.abc import Sequence
 
 
 class LaunchError(Exception):
-    """The plugin could not be started. Carries the command and, if it died, how."""
+    """The plugin could not be started. Carries the command and, if it died, how.
+
+    ``kind`` is the SPEC's error kind (HS-18, HS-20, HS-21, TLS-10), as reported in state
+    events; the base class covers what the SPEC names no kind for (the program cannot run).
+    """
+
+    kind = "launch_failed"
 
     def __init__(
         self,
@@ -46,38 +52,53 @@ def describe_status(status: int) -> str:
 class NoHandshake(LaunchError):
     """Stdout closed without a handshake line, the process still running."""
 
+    kind = "handshake_eof"
+
 
 class ExitedBeforeHandshake(LaunchError):
     """The process exited before printing its handshake."""
 
+    kind = "exited_before_handshake"
+
 
 class MalformedHandshake(LaunchError):
-    """A line that should be the handshake does not parse."""
+    """A line that should be the handshake does not parse, or names a non-loopback address."""
+
+    kind = "handshake_malformed"
 
 
 class CoreVersionMismatch(LaunchError):
-    pass
+    kind = "core_version_mismatch"
 
 
 class AppVersionUnsupported(LaunchError):
-    pass
+    kind = "app_version_mismatch"
 
 
 class UnknownNetwork(LaunchError):
-    pass
+    kind = "unknown_network"
 
 
 class UnsupportedProtocol(LaunchError):
-    pass
+    kind = "unsupported_protocol"
 
 
 class AddressUnreachable(LaunchError):
-    pass
+    kind = "unreachable"
 
 
 class StartTimeout(LaunchError):
-    pass
+    kind = "start_timeout"
 
 
 class TooMuchNoise(LaunchError):
     """Too many non-handshake lines on stdout before the handshake."""
+
+    kind = "too_much_noise"
+
+
+class TLSError(LaunchError):
+    """AutoMTLS went wrong: a certificate field missing, unexpected or unusable, or a failed
+    TLS handshake (TLS-10, TLS-11). The host never falls back to plaintext."""
+
+    kind = "tls_error"

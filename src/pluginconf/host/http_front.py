@@ -4,15 +4,16 @@ ServeHTTP stream (SPEC SH, SE), served by a real ASGI server (uvicorn).
 Both directions stream: request chunks are forwarded as the client sends them, response
 frames as the plugin sends them, each step awaiting the other side (backpressure), so no
 body is ever held whole. Error mapping: unknown plugin or no ServeHTTP 404; plugin not
-active 503 with Retry-After; plugin failure before the response starts 502; after it
-started, the connection is aborted so the client sees a truncated body; a body over the
-limit 413. A client that goes away cancels the plugin's stream.
+active, or its circuit open, 503 with Retry-After; plugin failure before the response starts
+502; after it started, the connection is aborted so the client sees a truncated body; a body
+over the limit 413. A client that goes away cancels the plugin's stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from typing import Any
 from urllib.parse import quote
 
@@ -125,6 +126,15 @@ class HTTPFront:
             return
         if "ServeHTTP" not in client.implemented:
             await _plain(send, 404, f"plugin {plugin_id!r} does not serve HTTP\n")
+            return
+        open_for_s = client.breaker.open_for_s()
+        if open_for_s > 0:  # SE-4: no call while the circuit is open
+            await _plain(
+                send,
+                503,
+                f"plugin {plugin_id!r}: circuit open after repeated failures\n",
+                [(b"retry-after", str(max(1, math.ceil(open_for_s))).encode())],
+            )
             return
         declared = _content_length(scope["headers"])
         if self.max_body is not None and declared is not None and declared > self.max_body:

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import grpc
+from cryptography import x509
 
 from pluginconf.goplugin import grpc_controller_pb2, grpc_controller_pb2_grpc
 from pluginconf.host import errors
@@ -53,6 +54,7 @@ from pluginconf.protocol.mtls import CertificatePair, der_to_pem, generate_certi
 MAX_NOISE_LINES = 64
 _STDERR_TAIL_LINES = 20
 _LINE_LIMIT = 64 * 1024
+ENV_MULTIPLEX_GRPC = "PLUGIN_MULTIPLEX_GRPC"
 
 
 @dataclass(frozen=True)
@@ -214,9 +216,13 @@ class LaunchedPlugin:
         try:
             hs = parse_handshake(line)
         except HandshakeError as exc:
+            problem = str(exc).split("; line was")[0]
+            if len(parts) == 6 and _parses("|".join(parts[:5])):
+                # Only field 6 is wrong: that is the certificate, a TLS matter (TLS-10).
+                raise self._error(errors.TLSError, problem, line) from None
             raise self._error(
                 errors.MalformedHandshake,
-                f"malformed handshake: {str(exc).split('; line was')[0]}; expected "
+                f"malformed handshake: {problem}; expected "
                 "CORE|APP|NETWORK|ADDR|PROTOCOL[|CERT], e.g. 1|1|unix|/tmp/x/plugin.sock|grpc",
                 line,
             ) from None
@@ -248,21 +254,34 @@ class LaunchedPlugin:
                 "plugins must listen on loopback only",
                 line,
             )
+        self._check_certificate(hs, line)
+        return hs
+
+    def _check_certificate(self, hs: HandshakeLine, line: str) -> None:
+        """Field 6 against what the host asked for (TLS-10, TLS-11)."""
         if not self.spec.auto_mtls and hs.server_cert_der is not None:
             raise self._error(
-                errors.MalformedHandshake,
+                errors.TLSError,
                 "the handshake carries a server certificate (field 6) but the host did not "
                 "ask for AutoMTLS (PLUGIN_CLIENT_CERT unset)",
                 line,
             )
         if self.spec.auto_mtls and hs.server_cert_der is None:
             raise self._error(
-                errors.MalformedHandshake,
+                errors.TLSError,
                 "AutoMTLS was requested (PLUGIN_CLIENT_CERT set) but the handshake has no "
                 "server certificate in field 6",
                 line,
             )
-        return hs
+        if hs.server_cert_der is not None:
+            try:
+                x509.load_der_x509_certificate(hs.server_cert_der)
+            except ValueError as exc:
+                raise self._error(
+                    errors.TLSError,
+                    f"field 6 is base64 but not a DER certificate: {exc}",
+                    line,
+                ) from None
 
     def target(self) -> str:
         assert self.handshake is not None
@@ -288,6 +307,15 @@ class LaunchedPlugin:
             await asyncio.wait_for(channel.channel_ready(), self.spec.connect_timeout_s)
         except TimeoutError:
             await channel.close(None)
+            if self.client_cert is not None and await _accepts_connections(self.handshake):
+                raise self._error(
+                    errors.TLSError,
+                    f"{self.target()} accepts connections but no TLS session was established "
+                    f"within {self.spec.connect_timeout_s:g}s: the plugin must serve TLS with "
+                    "the certificate of its handshake and accept the host's "
+                    "(PLUGIN_CLIENT_CERT)",
+                    self.handshake.format(),
+                ) from None
             raise self._error(
                 errors.AddressUnreachable,
                 f"could not connect to {self.target()} within {self.spec.connect_timeout_s:g}s",
@@ -308,6 +336,10 @@ class LaunchedPlugin:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, sig)
 
+    def kill_group(self) -> None:
+        """SIGKILL to the whole process group: nothing of the plugin survives (SV-16)."""
+        self._signal_group(signal.SIGKILL)
+
     async def stop(
         self, shutdown_timeout_s: float = 2.0, grace_s: float = 2.0, term_grace_s: float = 2.0
     ) -> StopReport:
@@ -326,7 +358,7 @@ class LaunchedPlugin:
                 self._signal_group(signal.SIGTERM)
                 if not await self.wait_exit(term_grace_s):
                     ended_by = "sigkill"
-                    self._signal_group(signal.SIGKILL)
+                    self.kill_group()
                     await self.process.wait()
         finally:
             await self.close()
@@ -348,10 +380,10 @@ class LaunchedPlugin:
     async def close(self) -> None:
         """Kill whatever is left, reap, close the channel, remove the socket directory."""
         if self.process.returncode is None:
-            self._signal_group(signal.SIGKILL)
+            self.kill_group()
             await self.process.wait()
         # Orphans the plugin left in its group (grandchildren) go too.
-        self._signal_group(signal.SIGKILL)
+        self.kill_group()
         if self.channel is not None:
             await self.channel.close(None)
             self.channel = None
@@ -360,6 +392,32 @@ class LaunchedPlugin:
                 await asyncio.wait_for(asyncio.shield(task), 1.0)
             task.cancel()
         shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+
+def _parses(line: str) -> bool:
+    try:
+        parse_handshake(line)
+    except HandshakeError:
+        return False
+    return True
+
+
+async def _accepts_connections(handshake: HandshakeLine, timeout_s: float = 1.0) -> bool:
+    """Whether a plain connection to the address opens: tells a failed TLS handshake from an
+    address nobody listens on."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            if handshake.network == "unix":
+                _, writer = await asyncio.open_unix_connection(handshake.address)
+            else:
+                host, _, port = handshake.address.rpartition(":")
+                _, writer = await asyncio.open_connection(host.strip("[]"), int(port))
+    except (OSError, TimeoutError, ValueError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
 
 
 def _is_loopback(address: str) -> bool:
@@ -381,6 +439,10 @@ def build_env(
     env[ENV_MIN_PORT], env[ENV_MAX_PORT] = map(str, spec.port_range)
     if client_cert is not None:
         env[ENV_CLIENT_CERT] = client_cert.cert_pem.decode()
+    else:
+        env.pop(ENV_CLIENT_CERT, None)  # HS-5: an inherited one must not reach the plugin
+    # HS-7: go-plugin plugins would expect broker multiplexing, which this host does not do.
+    env.pop(ENV_MULTIPLEX_GRPC, None)
     for key, value in spec.env.items():
         if value is None:
             env.pop(key, None)

@@ -35,6 +35,11 @@ _KEYS = {
 }  # fmt: skip
 
 
+def valid_plugin_id(plugin_id: str) -> bool:
+    """A plugin id is also its HTTP mount (SE-1): letters, digits, '.', '_' or '-'."""
+    return _ID.fullmatch(plugin_id) is not None
+
+
 class ManifestError(Exception):
     """A manifest that cannot be used: names the file, the key and what was expected."""
 
@@ -103,7 +108,7 @@ def load_manifest(folder: Path) -> Manifest:
             path, unknown[0], f"unknown key; expected one of {', '.join(sorted(_KEYS))}"
         )
     plugin_id = data.get("id")
-    if not isinstance(plugin_id, str) or not _ID.match(plugin_id):
+    if not isinstance(plugin_id, str) or not valid_plugin_id(plugin_id):
         raise ManifestError(
             path, "id", f"expected letters, digits, '.', '_' or '-', got {plugin_id!r}"
         )

@@ -19,9 +19,7 @@ import asyncio
 import contextlib
 import enum
 import logging
-import os
 import random
-import signal
 import time
 from collections import deque
 from collections.abc import Callable
@@ -44,9 +42,9 @@ from pluginconf.host.client import (
 )
 from pluginconf.host.errors import LaunchError, describe_status
 from pluginconf.host.hostapi import InMemoryHostAPI
-from pluginconf.host.launcher import LaunchedPlugin, LaunchSpec, launch
+from pluginconf.host.launcher import LaunchedPlugin, LaunchSpec, spawn
 from pluginconf.protocol.mtls import der_to_pem
-from pluginconf.v1 import hooks_pb2, hostapi_pb2_grpc
+from pluginconf.v1 import common_pb2, hooks_pb2, hostapi_pb2_grpc
 
 log = logging.getLogger("pluginconf.host.supervisor")
 
@@ -145,18 +143,24 @@ class Supervisor:
         self.stdio_tail: deque[tuple[str, str]] = deque(maxlen=200)
         self._stdio_task: asyncio.Task[None] | None = None
         self._consecutive = 0
+        # Serialises OnConfigurationChange calls to this plugin (LC-3).
+        self._configuration_lock = asyncio.Lock()
 
     # -- public ---------------------------------------------------------------------------
 
-    async def enable(self) -> None:
-        """Start supervising (again). Enabling a failed plugin clears its history (SV-9)."""
+    async def enable(self) -> bool:
+        """Start supervising (again). Enabling a failed plugin clears its history (SV-9).
+
+        Whether supervision started now (False: it was already running).
+        """
         if self._task is not None and not self._task.done():
-            return
+            return False
         if self.state is S.FAILED:
             self._failure_times.clear()
             self._consecutive = 0
         self._stop.clear()
         self._task = asyncio.create_task(self._run(), name=f"supervise {self.plugin_id}")
+        return True
 
     async def disable(self) -> None:
         """Stop the plugin with the stop sequence (SV-14) and leave it stopped."""
@@ -197,6 +201,49 @@ class Supervisor:
             )
         return await self.client.call(hook, request, timeout_s=timeout_s)
 
+    async def change_configuration(
+        self, configuration: dict[str, str]
+    ) -> common_pb2.AppError | None:
+        """A new configuration (LC-3, LC-5): stored, and sent when the plugin is active.
+
+        Changes to one plugin are sent one at a time, in the order they are made. Returns the
+        plugin's AppError, if it answered one: that is logged and the plugin stays active
+        with the new configuration. Raises PluginUnavailable when the plugin is not active
+        (it gets the configuration at its next start, LC-1), or the HookError of the call.
+        A plugin that does not list OnConfigurationChange counts as having accepted it.
+        """
+        async with self._configuration_lock:
+            self._store_configuration(configuration)
+            client = self.client
+            if self.state is not S.ACTIVE or client is None:
+                raise PluginUnavailable(
+                    self.plugin_id,
+                    "OnConfigurationChange",
+                    f"the plugin is {self.state or 'not enabled'}; "
+                    "the configuration is kept for its next start",
+                )
+            if "OnConfigurationChange" not in client.implemented:
+                return None
+            request = hooks_pb2.OnConfigurationChangeRequest(configuration=self.configuration)
+            reply = await client.call("OnConfigurationChange", request)
+        if not reply.HasField("error"):
+            return None
+        log.warning(
+            "plugin %s: OnConfigurationChange answered an application error %s: %s; "
+            "the plugin stays active with the new configuration",
+            self.plugin_id,
+            reply.error.code,
+            reply.error.message,
+        )
+        error: common_pb2.AppError = reply.error
+        return error
+
+    def _store_configuration(self, configuration: dict[str, str]) -> None:
+        self.configuration = dict(configuration)
+        if self.host_api is not None:
+            # HostAPI's GetConfiguration answers it from the moment the call is sent (HA-11).
+            self.host_api.configuration = dict(configuration)
+
     # -- state machine --------------------------------------------------------------------
 
     async def _transition(self, new: PluginState, reason: str = "", **details: Any) -> None:
@@ -215,7 +262,7 @@ class Supervisor:
                 event.exit_status,
                 "\n  ".join(event.stderr_tail.splitlines()) or "(empty)",
             )
-        for listener in self.listeners:
+        for listener in list(self.listeners):
             listener(event)
         async with self._changed:
             self._changed.notify_all()
@@ -223,20 +270,25 @@ class Supervisor:
     async def _run(self) -> None:
         try:
             await self._supervise()
-        except asyncio.CancelledError:
-            # Cancelled (e.g. the host's event loop is shutting down): no plugin may outlive
-            # its supervisor. Kill, reap and clean up, then record the stop.
+        except BaseException as exc:
+            # Cancelled (e.g. the host's event loop is shutting down), or a bug: no plugin may
+            # outlive its supervisor. Kill, reap and clean up, then record the stop.
             await self._cleanup()
             if self.state not in (None, S.STOPPED):
-                await self._transition(S.STOPPED, "supervisor cancelled")
+                cancelled = isinstance(exc, asyncio.CancelledError)
+                await self._transition(
+                    S.STOPPED, "supervisor cancelled" if cancelled else f"supervisor error: {exc!r}"
+                )
             raise
 
     async def _supervise(self) -> None:
         while True:
             await self._transition(S.STARTING)
             try:
-                await self._start_process()
+                started = await self._start_unless_stopped()
             except _Failure as failure:
+                if failure.final:
+                    await self._stop_process()  # SV-14 without OnDeactivate (LC-7)
                 await self._cleanup()
                 if self._stop.is_set():
                     await self._transition(S.STOPPED, "disabled while starting")
@@ -246,6 +298,12 @@ class Supervisor:
                     return
                 await self._crashed(failure, active_for_s=0.0)
             else:
+                if not started:
+                    # Disabled before the start completed: no OnDeactivate (LC-9).
+                    await self._stop_process()
+                    await self._cleanup()
+                    await self._transition(S.STOPPED, "disabled while starting")
+                    return
                 active_since = time.monotonic()
                 await self._transition(S.ACTIVE)
                 outcome = await self._watch()
@@ -295,14 +353,26 @@ class Supervisor:
 
     # -- one process ----------------------------------------------------------------------
 
-    async def _start_process(self) -> None:
+    async def _start_unless_stopped(self) -> bool:
+        """Start a process; False when disabled first, so that a stop never waits for a
+        start timeout. The half-started process is left for the caller to stop."""
+        start = asyncio.ensure_future(self._start_process())
+        stop = asyncio.ensure_future(self._stop.wait())
         try:
-            self.process = await launch(self.spec)
-        except LaunchError as exc:
-            reason = str(exc).splitlines()[0]
-            if exc.line is not None:
-                reason += f"; handshake line {exc.line!r}"
-            raise _Failure(reason, type(exc).__name__, exc.exit_status, exc.stderr_tail) from None
+            await asyncio.wait({start, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not start.done():
+                start.cancel()
+                await asyncio.wait({start})
+        if start.cancelled():
+            return False
+        start.result()  # a _Failure is raised from here
+        return True
+
+    async def _start_process(self) -> None:
+        await self._launch()
+        assert self.process is not None
         assert self.process.channel is not None
         client = PluginClient(
             self.plugin_id,
@@ -313,37 +383,60 @@ class Supervisor:
         try:
             await client.wait_serving()
             self._stdio_task = asyncio.create_task(self._mirror_stdio(self.process.channel))
-            implemented = await client.load_implemented()
+            await self._load_implemented(client)
             broker_id = await self._serve_host_api()
-            if "OnConfigurationChange" in implemented:
-                reply = await client.call(
-                    "OnConfigurationChange",
-                    hooks_pb2.OnConfigurationChangeRequest(configuration=self.configuration),
-                    use_breaker=False,
-                )
-                if reply.HasField("error"):
-                    raise _Failure(
-                        _app_error("OnConfigurationChange", reply.error),
-                        "configuration_rejected",
-                        final=True,
-                    )
-            if "OnActivate" in implemented:
-                reply = await client.call(
-                    "OnActivate",
-                    hooks_pb2.OnActivateRequest(
-                        plugin_id=self.plugin_id, host_api_broker_id=broker_id
-                    ),
-                    use_breaker=False,
-                )
-                if reply.HasField("error"):
-                    raise _Failure(
-                        _app_error("OnActivate", reply.error), "activation_failed", final=True
-                    )
+            await self._activate(client, broker_id)
         except NotServing as exc:
             raise self._process_failure(str(exc), NotServing.kind) from None
         except HookError as exc:
             raise self._process_failure(str(exc), exc.kind) from None
         self.client = client
+
+    async def _launch(self) -> None:
+        """Spawn, read the handshake, connect. The process is ``self.process`` from the
+        spawn on, so that it is known (and cleaned up by the caller) while it starts."""
+        try:
+            self.process = await spawn(self.spec)
+            await self.process.read_handshake()
+            await self.process.connect()
+        except LaunchError as exc:
+            reason = str(exc).splitlines()[0]
+            if exc.line is not None:
+                reason += f"; handshake line {exc.line!r}"
+            raise _Failure(reason, exc.kind, exc.exit_status, exc.stderr_tail) from None
+
+    async def _load_implemented(self, client: PluginClient) -> None:
+        try:
+            await client.load_implemented()
+        except HookError as exc:
+            # HK-7: any non-OK status, UNIMPLEMENTED included, rejects the plugin.
+            raise self._process_failure(str(exc), "implemented_failed") from None
+
+    async def _activate(self, client: PluginClient, broker_id: int) -> None:
+        """LC-1: the complete configuration, then OnActivate; an AppError is final (LC-4, LC-7)."""
+        if "OnConfigurationChange" in client.implemented:
+            async with self._configuration_lock:  # never concurrent with a change (LC-3)
+                reply = await client.call(
+                    "OnConfigurationChange",
+                    hooks_pb2.OnConfigurationChangeRequest(configuration=self.configuration),
+                    use_breaker=False,
+                )
+            if reply.HasField("error"):
+                raise _Failure(
+                    _app_error("OnConfigurationChange", reply.error),
+                    "configuration_rejected",
+                    final=True,
+                )
+        if "OnActivate" in client.implemented:
+            reply = await client.call(
+                "OnActivate",
+                hooks_pb2.OnActivateRequest(plugin_id=self.plugin_id, host_api_broker_id=broker_id),
+                use_breaker=False,
+            )
+            if reply.HasField("error"):
+                raise _Failure(
+                    _app_error("OnActivate", reply.error), "activation_failed", final=True
+                )
 
     def _process_failure(self, reason: str, kind: str) -> _Failure:
         assert self.process is not None
@@ -428,8 +521,7 @@ class Supervisor:
                 "\n".join(process.stderr_tail),
             )
         reason = health.result()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
+        process.kill_group()  # SV-7: a plugin failing its health check gets no grace
         await process.process.wait()
         return _Failure(
             f"health_check_failed: {reason}", "health_check_failed", process.process.returncode
@@ -454,11 +546,15 @@ class Supervisor:
                     use_breaker=False,
                     timeout_s=self.config.deactivate_timeout_s,
                 )
+        await self._stop_process()
+        await self._cleanup()
+
+    async def _stop_process(self) -> None:
+        """SV-14 after OnDeactivate: Shutdown, exit wait, SIGTERM, SIGKILL."""
         if self.process is not None:
             await self.process.stop(
                 self.config.shutdown_timeout_s, self.config.exit_grace_s, self.config.term_grace_s
             )
-        await self._cleanup()
 
     async def _cleanup(self) -> None:
         self.client = None
