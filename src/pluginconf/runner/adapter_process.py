@@ -28,6 +28,8 @@ CONTROL_ADDRESS_ENV = "PLUGINCONF_CONTROL_ADDRESS"
 _STDERR_LINES = 40
 # What the adapter gets to stop its plugins on SIGTERM: the stop sequence's worst case.
 _STOP_GRACE_S = 20.0
+# Room for the host's socket directory and socket name under the adapter's TMPDIR.
+_MAX_WORKDIR = 56
 # The adapter inherits these wrong handshake variables, as a host may from its own
 # environment: the host's values must take precedence (HS-6), and PLUGIN_MULTIPLEX_GRPC and
 # PLUGIN_CLIENT_CERT must not reach a plugin without AutoMTLS (HS-5, HS-7).
@@ -42,6 +44,16 @@ INHERITED_DECOYS = {
 }
 
 
+def _short_workdir() -> str:
+    """A private directory with a short path: the host makes its plugins' socket directories
+    in it, and a unix socket path has at most 107 bytes."""
+    workdir = tempfile.mkdtemp(prefix="pch-")
+    if len(workdir) > _MAX_WORKDIR:
+        os.rmdir(workdir)
+        workdir = tempfile.mkdtemp(prefix="pch-", dir="/tmp")
+    return workdir
+
+
 class AdapterUnusable(TargetUnusable):
     """The adapter could not be started, or stopped answering; the message says how."""
 
@@ -53,7 +65,7 @@ class AdapterProcess:
         self.argv = list(argv)
         self.start_timeout_s = start_timeout_s
         self._env = env
-        self.workdir = tempfile.mkdtemp(prefix="pluginconf-host-")
+        self.workdir = _short_workdir()
         self.control_target = f"unix:{os.path.join(self.workdir, 'control.sock')}"
         self.process: asyncio.subprocess.Process | None = None
         self.channel: grpc.aio.Channel | None = None
@@ -79,6 +91,11 @@ class AdapterProcess:
             else:
                 env[key] = value
         env[CONTROL_ADDRESS_ENV] = self.control_target
+        # The host's temporary files (its plugins' socket directories, HS-4) go in the
+        # suite's directory, so that not even a host killed mid-case leaves them behind.
+        tmpdir = os.path.join(self.workdir, "t")
+        os.mkdir(tmpdir, 0o700)
+        env["TMPDIR"] = tmpdir
         try:
             self.process = await asyncio.create_subprocess_exec(
                 *self.argv,

@@ -76,10 +76,11 @@ class HostSuiteSession:
             problem = await target.aclose()
             shutil.rmtree(casedir, ignore_errors=True)
         if not adapter.alive():
-            problem = (
+            died = (
                 "the adapter exited during this case; a new one serves the next cases\n"
                 + adapter.evidence()
             )
+            problem = f"{died}\n{problem}" if problem else died
         if problem is not None and outcome in (Outcome.PASSED, Outcome.SKIPPED, Outcome.FAILED):
             message = f"{message}\n{problem}" if message else problem
             outcome = Outcome.FAILED

@@ -72,6 +72,10 @@ def describe_status(status: control_pb2.PluginStatus) -> str:
         if t.has_exit_status:
             line += f" (exit {t.exit_status})"
         lines.append(line)
+    tails = [t.stderr_tail for t in status.transitions if t.stderr_tail]
+    if tails:
+        lines.append("  the plugin's last stderr lines, as the host reported them:")
+        lines += [f"    {text}" for text in tails[-1].splitlines()[-8:]]
     return "\n".join(lines)
 
 

@@ -1,0 +1,125 @@
+"""`pluginconf host` and `pluginconf list host`: the host suite's command line, reports, exits."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from pluginconf.runner.registry import load_cases
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGINCONF = [sys.executable, "-m", "pluginconf"]
+MINIMAL_ADAPTER = [sys.executable, str(ROOT / "docs" / "examples" / "minimal_adapter.py")]
+# CI runs the heavy transfers at a reduced size; the full suite sends 256 MiB.
+MAX_BODY = os.environ.get("PLUGINCONF_HEAVY_BYTES", str(256 * 1024 * 1024))
+
+
+def run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*PLUGINCONF, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_the_whole_host_suite_passes_against_the_reference_host(tmp_path):
+    report_path = tmp_path / "report.json"
+    result = run("host", "-n", "2", "--max-body", MAX_BODY, "--json", str(report_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(report_path.read_text())
+    assert report["suite"] == "host"
+    assert report["target"] == ["pluginconf", "reference-host-adapter"]
+    assert report["profile"] == "hooks"
+    ids = [case["id"] for case in report["cases"]]
+    assert ids == [case.id for case in load_cases("host")]
+    outcomes = {case["id"]: case["outcome"] for case in report["cases"]}
+    assert set(outcomes.values()) == {"passed"}, {
+        k: v for k, v in outcomes.items() if v != "passed"
+    }
+    assert report["summary"]["duration_s"] < 90, report["summary"]
+    assert result.stdout.strip().splitlines()[-1] == f"{len(ids)} passed, 0 failed, 0 skipped"
+
+
+def test_the_minimal_example_adapter_passes_the_launch_cases_and_skips_what_it_cannot_set():
+    result = run("host", "-n", "2", "--run", "host/launch/*", "--", *MINIMAL_ADAPTER)
+    assert result.returncode == 0, result.stdout + result.stderr
+    launch = [c for c in load_cases("host") if c.id.startswith("host/launch/")]
+    assert (
+        result.stdout.strip().splitlines()[-1] == f"{len(launch) - 1} passed, 0 failed, 1 skipped"
+    )
+
+
+def test_a_hook_the_adapter_cannot_fire_is_exit_1_with_the_evidence():
+    result = run("host", "-n", "0", "--run", "host/filters/chain-order", "--", *MINIMAL_ADAPTER)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "host/filters/chain-order" in result.stdout
+    assert "UNIMPLEMENTED" in result.stdout and "fires ExecuteCommand only" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "0 passed, 1 failed, 0 skipped"
+
+
+def test_an_adapter_that_cannot_serve_is_exit_2_with_the_reason():
+    result = run(
+        "host", "--", sys.executable, "-c",
+        "import sys; sys.stderr.write('no config\\n'); sys.exit(3)",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "the host adapter could not be started" in result.stderr
+    assert "exited before serving HostControl" in result.stderr
+    assert "no config" in result.stderr
+    # An adapter that runs but never listens.
+    silent = run(
+        "host", "--start-timeout", "1", "--", sys.executable, "-c", "import time; time.sleep(60)"
+    )
+    assert silent.returncode == 2
+    assert "PLUGINCONF_CONTROL_ADDRESS" in silent.stderr
+    missing = run("host", "--", "/nonexistent/adapter")
+    assert missing.returncode == 2
+    assert "could not be run" in missing.stderr
+
+
+def test_host_usage_errors_are_exit_2_with_a_specific_message():
+    cases = {
+        ("host", "--run", "host/no-such/*"): "pattern 'host/no-such/*' matches no case",
+        ("host", "--run", "plugin/handshake/*"): "matches no case",
+        ("host", "--start-timeout", "-1"): "--start-timeout -1 must be more than 0",
+        ("host", "--max-body", "-5"): "--max-body -5 must be 0 or more",
+        ("host", "--profile", "sdk"): "unrecognized arguments: --profile",
+    }
+    for args, message in cases.items():
+        result = run(*args)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert message in result.stderr, (args, result.stderr)
+
+
+def test_list_host_gives_ids_levels_and_requirement_text():
+    result = run("list", "host")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "host/launch/environment  MUST  hooks" in lines
+    assert any(line.split()[:4] == ["HS-1", "The", "host", "MUST"] for line in lines)
+    assert lines[-1] == f"{len(load_cases('host'))} cases"
+
+
+def test_pytest_usage_with_the_host_suite(tmp_path):
+    (tmp_path / "test_own.py").write_text("def test_own():\n    assert True\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:asyncio", "-q",
+         "--pluginconf-host-cmd", "reference", "--pluginconf-run", "host/launch/environment",
+         "--pluginconf-run", "host/dispatch/implemented-first", str(tmp_path)],
+        capture_output=True, text=True, timeout=180, cwd=tmp_path, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout
+    both = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+         "--pluginconf-host-cmd", "reference", "--pluginconf-plugin-cmd", "reference",
+         str(tmp_path)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert both.returncode == 4, both.stdout + both.stderr
+    assert "not both" in both.stderr
