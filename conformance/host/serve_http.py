@@ -21,6 +21,7 @@ import h11
 import httpx
 import psutil
 
+from pluginconf.protocol.text import wire_text
 from pluginconf.reference.generator import iter_bytes
 from pluginconf.runner import Level, Profile, case, case_each, expect, fail, skip
 from pluginconf.runner.host_target import FakePlugin, HostTarget, describe_status
@@ -181,14 +182,6 @@ async def _serve_http_call(plugin: FakePlugin, why: str) -> Observed:
     )
 
 
-def _text(raw: bytes) -> str:
-    """Field bytes as the SPEC has them travel: UTF-8, or ISO-8859-1 when not valid UTF-8."""
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
-
-
 def _headers(init: hooks_pb2.HTTPRequestInit) -> dict[str, list[str]]:
     """Header values by lower-case name, a name in several HTTPHeaders with all their values."""
     grouped: dict[str, list[str]] = {}
@@ -294,11 +287,12 @@ async def request_fields(t: HostTarget) -> None:
       every header value in order, length and peer.
     Procedure: Send PATCH /plugins/ID/echo/a%2Fb//c/../d?x=1&y=%20&x=2 (the target sent as
       is, not normalised) with a 14-byte body, x-multi as two field lines (a, then b), a
-      value holding a comma, an empty value, a mixed-case name and a UTF-8 value outside
-      the BMP (the fake answers 404: no such route).
+      value holding a comma, an empty value, a mixed-case name, a UTF-8 value outside
+      the BMP and a value that is not UTF-8 (the fake answers 404: no such route).
     Asserts: The fake's request init has method PATCH, path /echo/a%2Fb//c/../d, raw_query
       x=1&y=%20&x=2, one header per name with every value sent in order (x-multi [a, b], the
-      comma value whole), content_length 14, and remote_addr the client socket's host:port.
+      comma value whole, the non-UTF-8 bytes read as ISO-8859-1), content_length 14, and
+      remote_addr the client socket's host:port.
     """
     plugin = await t.load()
     path, query = "/echo/a%2Fb//c/../d", "x=1&y=%20&x=2"
@@ -315,6 +309,7 @@ async def request_fields(t: HostTarget) -> None:
             (b"x-empty", b""),
             (b"X-Mixed-Case", b"Value"),
             (b"x-utf8", f"é{NON_BMP}".encode()),
+            (b"x-latin1", b"caf\xe9"),  # not UTF-8: the host sends it as ISO-8859-1 text
         ],
         content=body,
         extensions={"target": target.encode("ascii")},
@@ -343,7 +338,7 @@ async def request_fields(t: HostTarget) -> None:
     for name, value in request.headers.raw:
         key = name.decode("latin-1").lower()
         if key not in HOP_BY_HOP:
-            sent.setdefault(key, []).append(_text(value))
+            sent.setdefault(key, []).append(wire_text(value))
     got = _headers(init)
     names = [h.name.lower() for h in init.headers]
     repeated = sorted({n for n in names if names.count(n) > 1})

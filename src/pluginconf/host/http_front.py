@@ -24,6 +24,7 @@ from pluginconf.host.environment import Environment
 from pluginconf.host.supervisor import PluginState
 from pluginconf.plugin.base import ASGIReceive, ASGIScope, ASGISend
 from pluginconf.protocol.constants import HTTP_CHUNK_BYTES
+from pluginconf.protocol.text import wire_text
 from pluginconf.v1 import hooks_pb2
 
 log = logging.getLogger("pluginconf.host.http")
@@ -61,7 +62,7 @@ def request_headers(headers: list[tuple[bytes, bytes]]) -> list[hooks_pb2.HTTPHe
     for name, value in headers:
         key = name.decode("latin-1").lower()
         if key not in drop:
-            grouped.setdefault(key, []).append(value.decode("utf-8", "replace"))
+            grouped.setdefault(key, []).append(wire_text(value))
     return [hooks_pb2.HTTPHeader(name=n, values=v) for n, v in grouped.items()]
 
 
@@ -106,7 +107,7 @@ class HTTPFront:
             return
         if scope["type"] != "http":
             return
-        raw_path = (scope.get("raw_path") or quote(scope["path"]).encode()).decode("latin-1")
+        raw_path = wire_text(scope.get("raw_path") or quote(scope["path"]).encode())
         if not raw_path.startswith(PREFIX):
             await _plain(send, 404, f"not found: plugins are served under {PREFIX}{{plugin_id}}/\n")
             return
@@ -147,7 +148,7 @@ class HTTPFront:
         init = hooks_pb2.HTTPRequestInit(
             method=scope["method"],
             path="/" + rest,
-            raw_query=scope.get("query_string", b"").decode("latin-1"),
+            raw_query=wire_text(scope.get("query_string", b"")),
             headers=request_headers(scope["headers"]),
             content_length=declared if declared is not None else _unknown_length(scope["headers"]),
             remote_addr=_remote(scope),

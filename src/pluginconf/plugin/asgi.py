@@ -24,6 +24,7 @@ import grpc
 from pluginconf._grpc_compat import EOF
 from pluginconf.plugin.base import ASGIApp, ASGIMessage, ASGIScope
 from pluginconf.protocol.constants import HTTP_CHUNK_BYTES
+from pluginconf.protocol.text import wire_text
 from pluginconf.v1 import hooks_pb2
 
 log = logging.getLogger("pluginconf.plugin.http")
@@ -46,13 +47,6 @@ class ClientDisconnected(OSError):
 
 def _to_bytes(text: str) -> bytes:
     return text.encode("utf-8")
-
-
-def _to_text(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
 
 
 def _client(remote_addr: str) -> tuple[str, int] | None:
@@ -88,7 +82,7 @@ def group_headers(raw: Any) -> list[hooks_pb2.HTTPHeader]:
     """ASGI (name, value) pairs -> one HTTPHeader per name, values in order."""
     grouped: dict[str, list[str]] = {}
     for name, value in raw or ():
-        grouped.setdefault(_to_text(bytes(name)).lower(), []).append(_to_text(bytes(value)))
+        grouped.setdefault(wire_text(bytes(name)).lower(), []).append(wire_text(bytes(value)))
     return [hooks_pb2.HTTPHeader(name=n, values=v) for n, v in grouped.items()]
 
 
