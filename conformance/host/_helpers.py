@@ -9,7 +9,7 @@ from google.protobuf.message import Message
 
 from pluginconf.control import control_pb2
 from pluginconf.runner import expect, fail
-from pluginconf.runner.host_target import FakePlugin
+from pluginconf.runner.host_target import FakePlugin, describe_status
 from pluginconf.runner.observer import Observed
 from pluginconf.v1 import hooks_pb2
 
@@ -65,6 +65,21 @@ def expect_error_kind(
         f"{kind!r} ({requirement})\n{plugin.evidence()}",
     )
     return error
+
+
+def expect_crash_kind(
+    status: control_pb2.PluginStatus, kind: str, requirement: str
+) -> control_pb2.Transition:
+    """The first `crashed` transition, which must carry the error kind ``kind``."""
+    crashed = crash_transition(status)
+    if crashed is None:
+        fail(f"the host reported no `crashed` transition\n{describe_status(status)}")
+    expect(
+        crashed.error_kind == kind,
+        f"the host reported the error kind {crashed.error_kind!r}; expected {kind!r} "
+        f"({requirement})\n{describe_status(status)}",
+    )
+    return crashed
 
 
 def crash_transition(

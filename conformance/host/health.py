@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pluginconf.runner import Profile, case, expect
-from pluginconf.runner.host_target import HostTarget, describe_status
+from pluginconf.runner.host_target import HostTarget
 
-from ._helpers import command_answer, crash_transition
+from ._helpers import command_answer, expect_crash_kind
 
 
 @case("host/health/waits-for-serving", requirements=["HL-6", "HK-1"], profile=Profile.HOOKS)
@@ -43,14 +43,7 @@ async def never_serving(t: HostTarget) -> None:
         {"health": "NOT_SERVING"}, wait_active=False, restart_limit=1, start_timeout_s=1.5
     )
     status = await plugin.wait_state("failed", timeout_s=15.0)
-    crashed = crash_transition(status)
-    expect(crashed is not None, f"no `crashed` transition\n{describe_status(status)}")
-    assert crashed is not None
-    expect(
-        crashed.error_kind == "not_serving",
-        f"the host reported {crashed.error_kind!r}; expected 'not_serving' (HL-6)\n"
-        f"{describe_status(status)}",
-    )
+    expect_crash_kind(status, "not_serving", "HL-6")
     expect(
         not plugin.calls(),
         f"the host called a plugin that never reported SERVING (HL-6)\n{plugin.evidence()}",
@@ -74,13 +67,7 @@ async def hung_plugin_restarted(t: HostTarget) -> None:
     )
     first = (await plugin.wait_started(1))[0]
     status = await plugin.wait_state("crashed", timeout_s=10.0)
-    crashed = crash_transition(status)
-    assert crashed is not None
-    expect(
-        crashed.error_kind == "health_check_failed",
-        f"the host reported {crashed.error_kind!r}; expected 'health_check_failed' (SV-7)\n"
-        f"{describe_status(status)}",
-    )
+    expect_crash_kind(status, "health_check_failed", "SV-7")
     left = await t.wait_gone([first], timeout_s=5.0)
     expect(not left, f"the hung process {first} still runs after the host gave up on it (SV-7)")
     pids = await plugin.wait_started(2, timeout_s=10.0)

@@ -16,7 +16,7 @@ from pluginconf.runner import Profile, case, case_each, expect, fail
 from pluginconf.runner.adapter_process import INHERITED_DECOYS
 from pluginconf.runner.host_target import FakePlugin, HostTarget, describe_status
 
-from ._helpers import command_answer, crash_transition
+from ._helpers import command_answer, expect_crash_kind
 
 COOKIE_KEY, COOKIE_VALUE = "PLUGINCONF_MAGIC_COOKIE", "pluginconf"
 _VERSIONS = re.compile(r"^[0-9]+(,[0-9]+)*$")
@@ -188,17 +188,7 @@ async def refuses(t: HostTarget, refusal: Refusal) -> None:
     """
     plugin = await t.load(refusal.scenario, wait_active=False, restart_limit=1)
     status = await plugin.wait_state("failed", timeout_s=20.0)
-    crashed = crash_transition(status)
-    expect(
-        crashed is not None,
-        f"the plugin failed without a `crashed` transition\n{describe_status(status)}",
-    )
-    assert crashed is not None
-    expect(
-        crashed.error_kind == refusal.kind,
-        f"the host reported the error kind {crashed.error_kind!r}; expected {refusal.kind!r} "
-        f"(HS-20)\n{describe_status(status)}",
-    )
+    crashed = expect_crash_kind(status, refusal.kind, "HS-20")
     if refusal.line:
         expect(
             refusal.line in crashed.reason or refusal.line in status.last_error,
@@ -231,14 +221,7 @@ async def exited_before_handshake(t: HostTarget) -> None:
         {"handshake": {"exit_before": 3, "stderr": line}}, wait_active=False, restart_limit=1
     )
     status = await plugin.wait_state("failed", timeout_s=20.0)
-    crashed = crash_transition(status)
-    expect(crashed is not None, f"no `crashed` transition\n{describe_status(status)}")
-    assert crashed is not None
-    expect(
-        crashed.error_kind == "exited_before_handshake",
-        f"the host reported {crashed.error_kind!r}; expected 'exited_before_handshake' "
-        f"(HS-20)\n{describe_status(status)}",
-    )
+    crashed = expect_crash_kind(status, "exited_before_handshake", "HS-20")
     expect(
         crashed.has_exit_status and crashed.exit_status == 3,
         f"the transition carries exit status "
@@ -265,14 +248,7 @@ async def start_timeout(t: HostTarget) -> None:
     enabled_at = time.time()  # the host starts the process after this
     await plugin.enable()
     status = await plugin.wait_state("crashed", "failed", timeout_s=15.0)
-    crashed = crash_transition(status)
-    expect(crashed is not None, f"no `crashed` transition\n{describe_status(status)}")
-    assert crashed is not None
-    expect(
-        crashed.error_kind == "start_timeout",
-        f"the host reported {crashed.error_kind!r}; expected 'start_timeout'\n"
-        f"{describe_status(status)}",
-    )
+    crashed = expect_crash_kind(status, "start_timeout", "HS-20")
     waited = crashed.wall_time - enabled_at
     expect(
         1.4 <= waited <= 5.0,

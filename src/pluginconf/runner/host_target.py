@@ -411,7 +411,7 @@ class HostTarget:
                 break
             try:
                 await self.control().UnloadPlugin(
-                    control_pb2.PluginRef(plugin_id=plugin.plugin_id), timeout=60
+                    control_pb2.PluginRef(plugin_id=plugin.plugin_id), timeout=30
                 )
             except grpc.aio.AioRpcError as exc:
                 problems.append(
