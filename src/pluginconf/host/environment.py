@@ -154,36 +154,40 @@ class Environment:
         """Chain the post through plugins in order; errors and timeouts fail open."""
         result = FilterResult(post=post)
         for supervisor in self._serving("MessageWillBePosted"):
-            request = hooks_pb2.MessageWillBePostedRequest(post=result.post)
-            try:
-                reply = await supervisor.call("MessageWillBePosted", request)
-            except HookError as exc:
-                result.steps.append(_failed_step(supervisor.plugin_id, HookFailure.of(exc)))
-                continue
-            if reply.HasField("error"):  # FL-5
-                failure = HookFailure("app_error", reply.error.message, reply.error.code)
-                result.steps.append(_failed_step(supervisor.plugin_id, failure))
-            elif _unusable_filter_answer(reply):  # FL-3, FL-6
-                failure = HookFailure(
-                    "plugin_error",
-                    f"plugin {supervisor.plugin_id!r}, hook MessageWillBePosted: "
-                    f"{_unusable_filter_answer(reply)}; the post passes on unchanged",
-                )
-                result.steps.append(_failed_step(supervisor.plugin_id, failure))
-            elif reply.action == hooks_pb2.FILTER_ACTION_REJECT:
-                result.steps.append(
-                    FilterStep(supervisor.plugin_id, "reject", reply.rejection_reason)
-                )
-                result.rejected = True
-                result.rejected_by = supervisor.plugin_id
-                result.reason = reply.rejection_reason
-                return result
-            elif reply.action == hooks_pb2.FILTER_ACTION_MODIFY:
-                result.post = reply.post
-                result.steps.append(FilterStep(supervisor.plugin_id, "modify"))
-            else:
-                result.steps.append(FilterStep(supervisor.plugin_id, "keep"))
+            if await self._filter_step(supervisor, result):
+                break
         return result
+
+    async def _filter_step(self, supervisor: Supervisor, result: FilterResult) -> bool:
+        """One plugin's step of the chain, recorded in ``result``; whether the chain ends."""
+        request = hooks_pb2.MessageWillBePostedRequest(post=result.post)
+        try:
+            reply = await supervisor.call("MessageWillBePosted", request)
+        except HookError as exc:
+            result.steps.append(_failed_step(supervisor.plugin_id, HookFailure.of(exc)))
+            return False
+        if reply.HasField("error"):  # FL-5
+            failure = HookFailure("app_error", reply.error.message, reply.error.code)
+            result.steps.append(_failed_step(supervisor.plugin_id, failure))
+        elif _unusable_filter_answer(reply):  # FL-3, FL-6
+            failure = HookFailure(
+                "plugin_error",
+                f"plugin {supervisor.plugin_id!r}, hook MessageWillBePosted: "
+                f"{_unusable_filter_answer(reply)}; the post passes on unchanged",
+            )
+            result.steps.append(_failed_step(supervisor.plugin_id, failure))
+        elif reply.action == hooks_pb2.FILTER_ACTION_REJECT:
+            result.steps.append(FilterStep(supervisor.plugin_id, "reject", reply.rejection_reason))
+            result.rejected = True
+            result.rejected_by = supervisor.plugin_id
+            result.reason = reply.rejection_reason
+            return True
+        elif reply.action == hooks_pb2.FILTER_ACTION_MODIFY:
+            result.post = reply.post
+            result.steps.append(FilterStep(supervisor.plugin_id, "modify"))
+        else:
+            result.steps.append(FilterStep(supervisor.plugin_id, "keep"))
+        return False
 
     async def execute_command(
         self, plugin_id: str, request: hooks_pb2.ExecuteCommandRequest

@@ -340,6 +340,11 @@ class LaunchedPlugin:
         """SIGKILL to the whole process group: nothing of the plugin survives (SV-16)."""
         self._signal_group(signal.SIGKILL)
 
+    async def kill(self) -> None:
+        """SIGKILL to the group, then reap: the last step of every way a plugin is stopped."""
+        self.kill_group()
+        await self.process.wait()
+
     async def stop(
         self, shutdown_timeout_s: float = 2.0, grace_s: float = 2.0, term_grace_s: float = 2.0
     ) -> StopReport:
@@ -358,8 +363,7 @@ class LaunchedPlugin:
                 self._signal_group(signal.SIGTERM)
                 if not await self.wait_exit(term_grace_s):
                     ended_by = "sigkill"
-                    self.kill_group()
-                    await self.process.wait()
+                    await self.kill()
         finally:
             await self.close()
         status = self.process.returncode
@@ -380,8 +384,7 @@ class LaunchedPlugin:
     async def close(self) -> None:
         """Kill whatever is left, reap, close the channel, remove the socket directory."""
         if self.process.returncode is None:
-            self.kill_group()
-            await self.process.wait()
+            await self.kill()
         # Orphans the plugin left in its group (grandchildren) go too.
         self.kill_group()
         if self.channel is not None:

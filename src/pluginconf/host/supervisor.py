@@ -521,8 +521,7 @@ class Supervisor:
                 "\n".join(process.stderr_tail),
             )
         reason = health.result()
-        process.kill_group()  # SV-7: a plugin failing its health check gets no grace
-        await process.process.wait()
+        await process.kill()  # SV-7: a plugin failing its health check gets no grace
         return _Failure(
             f"health_check_failed: {reason}", "health_check_failed", process.process.returncode
         )

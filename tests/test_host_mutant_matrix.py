@@ -1,0 +1,232 @@
+"""The host mutant matrix: every host case fails against at least one broken host.
+
+Each mutant is the reference host's adapter with one fault switched on, a host that breaks
+one rule on purpose (tests/mutants/host_mutant.py). ``HOST_MUTANTS`` says which cases each
+must fail; the tests run every mutant against those cases with the real runner (one adapter
+per mutant, as `pluginconf host -- python tests/mutants/host_mutant.py FAULT` would), and
+check that together the mutants leave no host case unable to fail.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from pluginconf.runner.host_session import HostSuiteSession
+from pluginconf.runner.model import Outcome
+from pluginconf.runner.options import HostSuiteOptions
+from pluginconf.runner.registry import load_cases
+
+MUTANT = Path(__file__).resolve().parent / "mutants" / "host_mutant.py"
+MIB = 1024 * 1024
+# CI runs the heavy transfers at a reduced size; the full suite sends 256 MiB.
+HEAVY_BYTES = int(os.environ.get("PLUGINCONF_HEAVY_BYTES", str(256 * MIB)))
+
+sys.path.insert(0, str(MUTANT.parent))
+from host_mutant import FAULTS  # noqa: E402
+
+
+@dataclass(frozen=True)
+class HostMutant:
+    name: str  # the fault
+    breaks: tuple[str, ...]  # case ids (or globs) it must fail
+    heavy: bool = False  # runs a heavy case (pytest -m heavy)
+    options: dict[str, object] = field(default_factory=dict)  # HostSuiteOptions fields
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}-heavy" if self.heavy else self.name
+
+
+# Where a case can only fail by waiting for a plugin to become active that never does, the
+# suite's start timeout (which bounds that wait, and the adapter's start) is cut from 30 s.
+SHORT_START = {"start_timeout_s": 6}
+# Mutants whose cases fail only once a bound of the case has passed (a 30 s flood, a 15 s
+# start timeout, a 10 s wait...), longest first: started first, they do not end the run alone.
+SLOW = (
+    "no-stderr-drain",
+    "stderr-drain-stops",
+    "buffers-bodies",
+    "never-sigkill",
+    "ignores-start-timeout",
+    "generic-error-kind",
+    "crash-restarts-all",
+    "no-health-checks",
+)
+
+HOST_MUTANTS = [
+    # launching
+    HostMutant("inherited-env-wins", ("host/launch/environment",)),
+    HostMutant("multiplex-passed", ("host/launch/no-inherited-secrets",)),
+    HostMutant("shared-socket-dir", ("host/launch/socket-dir",)),
+    HostMutant("no-process-group", ("host/launch/process-group",)),
+    HostMutant(
+        "generic-error-kind",
+        (
+            "host/launch/refuses/*",
+            "host/launch/exited-before-handshake",
+            "host/health/never-serving",
+        ),
+    ),
+    HostMutant("ignores-start-timeout", ("host/launch/start-timeout",)),
+    HostMutant("noise-refused", ("host/launch/noise-before-handshake",), options=SHORT_START),
+    HostMutant("no-stderr-drain", ("host/launch/stderr-flood/before",)),
+    HostMutant("stderr-drain-stops", ("host/launch/stderr-flood/after",)),
+    HostMutant("tcp-unsupported", ("host/launch/tcp-plugin",), options=SHORT_START),
+    HostMutant("mtls-ignored", ("host/launch/mtls",)),
+    # health and activation
+    HostMutant(
+        "calls-before-serving",
+        ("host/health/waits-for-serving", "host/dispatch/implemented-first"),
+    ),
+    HostMutant("no-health-checks", ("host/health/hung-plugin-restarted",)),
+    HostMutant("activation-order-swapped", ("host/dispatch/activation-order",)),
+    HostMutant("activation-error-restarts", ("host/dispatch/activation-error",)),
+    HostMutant("restart-without-configuration", ("host/crash/restart-after-kill",)),
+    # hooks
+    HostMutant("calls-unimplemented-hooks", ("host/dispatch/unimplemented-never-called",)),
+    HostMutant("payload-strings-trimmed", ("host/dispatch/payloads-exact",)),
+    HostMutant("app-error-trips-breaker", ("host/dispatch/app-error",)),
+    HostMutant("hook-deadline-not-sent", ("host/dispatch/hook-deadline",)),
+    HostMutant("configuration-changes-concurrent", ("host/dispatch/configuration-change",)),
+    HostMutant(
+        "crash-restarts-all", ("host/dispatch/isolation", "host/chaos/kills-during-traffic")
+    ),
+    HostMutant("fan-out-sequential", ("host/dispatch/fan-out",)),
+    # filters
+    HostMutant("filter-chain-reversed", ("host/filters/chain-order",)),
+    HostMutant("keep-takes-response-post", ("host/filters/keep-ignores-post",)),
+    HostMutant("reject-does-not-stop", ("host/filters/reject-stops",)),
+    HostMutant("filter-fails-closed", ("host/filters/fails-open/*",)),
+    # the HTTP front
+    HostMutant(
+        "content-length-dropped",
+        ("host/serve-http/body-exact/0", "host/serve-http/request-fields"),
+    ),
+    HostMutant(
+        "last-body-frame-lost",
+        (
+            "host/serve-http/body-exact/1",
+            "host/serve-http/body-exact/65535",
+            "host/serve-http/body-exact/65536",
+            "host/serve-http/body-exact/65537",
+            "host/serve-http/body-exact/1048577",
+            "host/serve-http/body-exact/4194305",
+            "host/serve-http/body-exact/16777216",
+            "host/serve-http/status-codes/200",
+        ),
+    ),
+    HostMutant(
+        # The case is skipped under a smaller --max-body; the 413 comes before any body byte.
+        "default-body-limit",
+        ("host/serve-http/body-exact/268435456",),
+        heavy=True,
+        options={"max_body": 256 * MIB},
+    ),
+    HostMutant("hop-by-hop-forwarded", ("host/serve-http/hop-by-hop",)),
+    HostMutant("response-headers-joined", ("host/serve-http/response-headers",)),
+    HostMutant(
+        "status-always-200",
+        tuple(f"host/serve-http/status-codes/{n}" for n in (201, 204, 301, 404, 418, 500, 503)),
+    ),
+    HostMutant(
+        "buffers-bodies",
+        (
+            "host/serve-http/response-streams",
+            "host/serve-http/response-unflushed",
+            "host/serve-http/full-duplex",
+            "host/serve-http/request-streams",
+        ),
+    ),
+    HostMutant(
+        "buffers-bodies",
+        ("host/serve-http/bounded-memory",),
+        heavy=True,
+        options={"max_body": HEAVY_BYTES},
+    ),
+    HostMutant("client-disconnect-ignored", ("host/serve-http/client-disconnect",)),
+    HostMutant("502-becomes-500", ("host/serve-http/crash-before-response",)),
+    HostMutant("truncated-as-complete", ("host/serve-http/crash-after-start",)),
+    HostMutant("inactive-404", ("host/serve-http/inactive-503",)),
+    HostMutant("serve-http-unlisted", ("host/serve-http/not-implemented-404",)),
+    # crashes
+    HostMutant("no-restart", ("host/crash/give-up",)),
+    HostMutant("exit-unwatched", ("host/crash/detection-within-1s",)),
+    HostMutant("exit-zero-is-stop", ("host/crash/exit-zero-is-crash",)),
+    HostMutant("retries-until-deadline", ("host/crash/in-flight-fails-fast",)),
+    HostMutant("no-backoff", ("host/crash/backoff",)),
+    HostMutant("no-circuit-breaker", ("host/crash/circuit-opens", "host/crash/circuit-503")),
+    HostMutant("half-open-lets-all-through", ("host/crash/circuit-half-opens",)),
+    # stopping
+    HostMutant("no-on-deactivate", ("host/shutdown/sequence",)),
+    HostMutant("deactivate-unlisted", ("host/shutdown/no-deactivate-when-not-listed",)),
+    HostMutant("never-sigkill", ("host/shutdown/ignores-shutdown-killed",)),
+    HostMutant("socket-dir-kept", ("host/shutdown/no-leaks", "host/crash/reaped")),
+]
+
+CASES = load_cases("host")
+
+
+def _selected(mutant: HostMutant) -> list[str]:
+    return [c.id for c in CASES if any(fnmatch.fnmatchcase(c.id, p) for p in mutant.breaks)]
+
+
+def test_every_host_case_has_a_mutant_that_it_fails():
+    covered = {case_id for m in HOST_MUTANTS for case_id in _selected(m)}
+    uncovered = [c.id for c in CASES if c.id not in covered]
+    assert not uncovered, f"host cases no mutant breaks (they could never fail): {uncovered}"
+
+
+def test_every_fault_is_in_the_matrix_and_every_pattern_matches():
+    named = {m.name for m in HOST_MUTANTS}
+    assert named == set(FAULTS), (
+        f"faults without a matrix entry: {sorted(set(FAULTS) - named)}; "
+        f"entries without a fault: {sorted(named - set(FAULTS))}"
+    )
+    for mutant in HOST_MUTANTS:
+        assert mutant.breaks, f"{mutant.id} lists no case: every fault must fail one"
+        for pattern in mutant.breaks:
+            assert fnmatch.filter([c.id for c in CASES], pattern), (mutant.name, pattern)
+    ids = [m.id for m in HOST_MUTANTS]
+    assert len(ids) == len(set(ids)), ids
+
+
+def test_heavy_cases_run_only_in_heavy_entries():
+    heavy = {c.id for c in CASES if c.heavy}
+    for mutant in HOST_MUTANTS:
+        runs_heavy = bool(heavy & set(_selected(mutant)))
+        assert runs_heavy == mutant.heavy, (mutant.id, sorted(heavy & set(_selected(mutant))))
+
+
+def _params() -> list[object]:
+    params = []
+    for m in sorted(HOST_MUTANTS, key=lambda m: SLOW.index(m.name) if m.name in SLOW else 99):
+        bound = 60 + sum(c.timeout_s for c in CASES if c.id in set(_selected(m)))
+        marks = [pytest.mark.timeout(bound)] + ([pytest.mark.heavy] if m.heavy else [])
+        params.append(pytest.param(m, id=m.id, marks=marks))
+    return params
+
+
+@pytest.mark.parametrize("mutant", _params())
+async def test_host_mutant_fails_its_cases(mutant: HostMutant):
+    settings: dict[str, object] = {"start_timeout_s": 30, **mutant.options}
+    options = HostSuiteOptions(
+        command=(sys.executable, str(MUTANT), mutant.name),
+        **settings,  # type: ignore[arg-type]
+    )
+    cases = [c for c in CASES if c.id in set(_selected(mutant))]
+    results = {}
+    async with HostSuiteSession(options) as session:
+        for case in cases:
+            results[case.id] = await session.run(case)
+    wrong = {
+        case_id: f"{r.outcome}: {r.message[:600]}"
+        for case_id, r in results.items()
+        if r.outcome is not Outcome.FAILED
+    }
+    assert not wrong, f"host mutant {mutant.name} should fail these cases, but: {wrong}"
