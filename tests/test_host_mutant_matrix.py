@@ -73,6 +73,7 @@ HOST_MUTANTS = [
             "host/health/never-serving",
         ),
     ),
+    HostMutant("stderr-tail-one-line", ("host/launch/exited-before-handshake",)),
     HostMutant("ignores-start-timeout", ("host/launch/start-timeout",)),
     HostMutant("noise-refused", ("host/launch/noise-before-handshake",), options=SHORT_START),
     HostMutant("no-stderr-drain", ("host/launch/stderr-flood/before",)),
@@ -87,6 +88,7 @@ HOST_MUTANTS = [
     HostMutant("no-health-checks", ("host/health/hung-plugin-restarted",)),
     HostMutant("activation-order-swapped", ("host/dispatch/activation-order",)),
     HostMutant("activation-error-restarts", ("host/dispatch/activation-error",)),
+    HostMutant("configuration-error-ignored", ("host/dispatch/configuration-error",)),
     HostMutant("restart-without-configuration", ("host/crash/restart-after-kill",)),
     # hooks
     HostMutant("calls-unimplemented-hooks", ("host/dispatch/unimplemented-never-called",)),
@@ -154,6 +156,7 @@ HOST_MUTANTS = [
     HostMutant("truncated-as-complete", ("host/serve-http/crash-after-start",)),
     HostMutant("inactive-404", ("host/serve-http/inactive-503",)),
     HostMutant("serve-http-unlisted", ("host/serve-http/not-implemented-404",)),
+    HostMutant("serve-http-deadline", ("host/serve-http/no-deadline",)),
     # crashes
     HostMutant("no-restart", ("host/crash/give-up",)),
     HostMutant("exit-unwatched", ("host/crash/detection-within-1s",)),
@@ -162,6 +165,7 @@ HOST_MUTANTS = [
     HostMutant("no-backoff", ("host/crash/backoff",)),
     HostMutant("no-circuit-breaker", ("host/crash/circuit-opens", "host/crash/circuit-503")),
     HostMutant("half-open-lets-all-through", ("host/crash/circuit-half-opens",)),
+    HostMutant("deactivate-through-circuit", ("host/crash/circuit-bypass",)),
     # stopping
     HostMutant("no-on-deactivate", ("host/shutdown/sequence",)),
     HostMutant("deactivate-unlisted", ("host/shutdown/no-deactivate-when-not-listed",)),

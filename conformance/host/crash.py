@@ -622,3 +622,35 @@ async def gone_path(path: str, timeout_s: float) -> bool:
             return False
         await asyncio.sleep(0.05)
     return True
+
+
+@case(
+    "host/crash/circuit-bypass",
+    requirements=["SV-13"],
+    profile=Profile.HOOKS,
+    timeout_s=45,
+)
+async def circuit_bypass(t: HostTarget) -> None:
+    """
+    Purpose: An open circuit stops hook calls, not the host's own lifecycle calls: a plugin
+      whose circuit is open is still told it is being stopped.
+    Procedure: Open the circuit of a fake whose ExecuteCommand never answers (three commands
+      time out against a 300 ms deadline, threshold 3, 30 s cooldown); check that a fourth
+      fails with circuit_open; disable the plugin.
+    Asserts: The fake receives OnDeactivate and then Shutdown, and the plugin is stopped.
+    """
+    p, _ = await open_circuit(t, cooldown_s=30)
+    outcome, _ = await timed_command(p, "/blocked", timeout_s=10)
+    expect_error_kind(outcome, "circuit_open", p, "SV-11")
+    status = await p.disable()
+    expect(status.state == "stopped", f"after DisablePlugin:\n{describe_status(status)}")
+    expect(
+        p.calls("OnDeactivate"),
+        "the host did not send OnDeactivate to a plugin whose circuit was open; OnDeactivate "
+        f"and Shutdown bypass the circuit (SV-13)\n{p.evidence()}",
+    )
+    await p.wait_event(
+        "shutdown_requested",
+        timeout_s=5.0,
+        why="Shutdown bypasses the circuit too (SV-13)",
+    )

@@ -640,3 +640,49 @@ async def fan_out(t: HostTarget) -> None:
         not problems,
         "\n".join(problems) + "".join(f"\n{p.evidence()}" for p in (hung, *others)),
     )
+
+
+@case(
+    "host/dispatch/configuration-error",
+    requirements=["LC-4"],
+    profile=Profile.HOOKS,
+    timeout_s=45,
+)
+async def configuration_error(t: HostTarget) -> None:
+    """
+    Purpose: A plugin that refuses its configuration is not activated, and the operator
+      learns why.
+    Procedure: Load a fake whose OnConfigurationChange answers an AppError (restart limit 3);
+      wait for the host to settle.
+    Asserts: The plugin is `failed`, its last error holds the code and message, OnActivate
+      was never called, and no second process was started.
+    """
+    code, message = "bad_configuration", f"greeting is missing {NON_BMP}"
+    p = await t.load(
+        {"hook_errors": {"OnConfigurationChange": {"code": code, "message": message}}},
+        wait_active=False,
+        restart_limit=3,
+    )
+    status = await p.wait_state("failed", "active", timeout_s=20.0)
+    expect(
+        status.state == "failed",
+        f"the plugin is {status.state}; a configuration AppError at start must leave it "
+        f"failed (LC-4)\n{describe_status(status)}",
+    )
+    expect(
+        code in status.last_error and message in status.last_error,
+        f"the last error does not hold the plugin's code {code!r} and message {message!r} "
+        f"(LC-4)\n{describe_status(status)}",
+    )
+    expect(
+        not p.calls("OnActivate"),
+        f"the host called OnActivate after the configuration was refused (LC-4)\n{p.evidence()}",
+    )
+    second = await t.observer.wait_count(
+        lambda e: e.label == p.plugin_id and e.event == "started", 2, 1.0
+    )
+    expect(
+        len(second) == 1,
+        f"the host started the plugin again after it refused its configuration; LC-4 "
+        f"allows no automatic restart\n{p.evidence()}",
+    )

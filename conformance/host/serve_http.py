@@ -873,3 +873,23 @@ async def not_implemented_404(t: HostTarget) -> None:
     if plugin.calls("ServeHTTP"):
         problems.append("the plugin received a ServeHTTP call it does not implement")
     expect(not problems, "SE-2:\n" + "\n".join(problems) + f"\n{plugin.evidence()}")
+
+
+@case("host/serve-http/no-deadline", requirements=["SH-23"], profile=Profile.HOOKS)
+async def no_deadline(t: HostTarget) -> None:
+    """
+    Purpose: An HTTP exchange may outlast the hook deadline: downloads and long polls do.
+    Procedure: Load a fake with a 500 ms hook deadline and GET /drip?n=4&ms=500, a response
+      that takes about 2 s.
+    Asserts: The response is 200 with all four pieces.
+    """
+    plugin = await t.load(hook_timeout_s=0.5)
+    t.step("GET /drip?n=4&ms=500 against a 500 ms hook deadline")
+    response = await t.http().get(plugin.url("/drip?n=4&ms=500"))
+    want = b"".join(f"piece {i}\n".encode() for i in range(1, 5))
+    expect(
+        response.status_code == 200 and response.content == want,
+        f"a 2 s exchange came back {response.status_code} with {response.content[:200]!r}, "
+        f"expected 200 and {want!r}: the host must put no deadline on ServeHTTP (SH-23)\n"
+        f"{plugin.evidence()}",
+    )

@@ -141,6 +141,16 @@ def _() -> None:
     patch(NotServing, "kind", LaunchError.kind)
 
 
+@fault("stderr-tail-one-line", "keeps only the last line of stderr for its errors (HS-22)")
+def _() -> None:
+    launch_spec = adapter_convert.launch_spec
+
+    def short_tail(*args: Any, **kwargs: Any) -> LaunchSpec:
+        return dataclasses.replace(launch_spec(*args, **kwargs), stderr_tail_lines=1)
+
+    patch(adapter_convert, "launch_spec", short_tail)
+
+
 @fault("ignores-start-timeout", "waits for the handshake with its default 60 s (HS-20)")
 def _() -> None:
     launch_spec = adapter_convert.launch_spec
@@ -212,6 +222,40 @@ def _() -> None:
 @fault("calls-unimplemented-hooks", "sends hooks the plugin did not list in Implemented (HK-5)")
 def _() -> None:
     patch(PluginClient, "check_implemented", lambda self, hook: None)
+
+
+@fault(
+    "configuration-error-ignored",
+    "activates a plugin whose OnConfigurationChange answered an AppError (LC-4)",
+)
+def _() -> None:
+    call = PluginClient.call
+
+    async def lenient(self: PluginClient, hook: str, request: Any, **kwargs: Any) -> Any:
+        reply = await call(self, hook, request, **kwargs)
+        if hook == "OnConfigurationChange":
+            reply.ClearField("error")
+        return reply
+
+    patch(PluginClient, "call", lenient)
+
+
+@fault("serve-http-deadline", "puts the hook deadline on ServeHTTP calls (SH-23)")
+def _() -> None:
+    init = _Exchange.__init__
+
+    def with_deadline(
+        self: _Exchange, front: HTTPFront, plugin_id: str, hooks: Any, *rest: Any
+    ) -> None:
+        timeout = front.env.plugins[plugin_id].config.client.hook_timeout_s
+
+        class Timed:
+            def ServeHTTP(self, request: Any) -> Any:
+                return hooks.ServeHTTP(request, timeout=timeout)
+
+        init(self, front, plugin_id, Timed(), *rest)
+
+    patch(_Exchange, "__init__", with_deadline)
 
 
 @fault("activation-order-swapped", "sends OnActivate before the configuration (LC-1)")
@@ -689,6 +733,18 @@ def _() -> None:
         return allow(self) or self.state is CircuitState.HALF_OPEN
 
     patch(CircuitBreaker, "allow", every_call)
+
+
+@fault("deactivate-through-circuit", "sends OnDeactivate through the circuit breaker (SV-13)")
+def _() -> None:
+    call = PluginClient.call
+
+    async def breakered(self: PluginClient, hook: str, request: Any, **kwargs: Any) -> Any:
+        if hook == "OnDeactivate":
+            kwargs["use_breaker"] = True
+        return await call(self, hook, request, **kwargs)
+
+    patch(PluginClient, "call", breakered)
 
 
 # -- stopping -------------------------------------------------------------------------------
