@@ -85,6 +85,7 @@ HOST_MUTANTS = [
         "calls-before-serving",
         ("host/health/waits-for-serving", "host/dispatch/implemented-first"),
     ),
+    HostMutant("checks-empty-service", ("host/health/waits-for-serving",)),
     HostMutant("no-health-checks", ("host/health/hung-plugin-restarted",)),
     HostMutant("activation-order-swapped", ("host/dispatch/activation-order",)),
     HostMutant("activation-error-restarts", ("host/dispatch/activation-error",)),

@@ -14,19 +14,24 @@ async def waits_for_serving(t: HostTarget) -> None:
     Purpose: The host calls a plugin only once it says it is ready.
     Procedure: Load a fake plugin whose health answers NOT_SERVING for its first second, then
       SERVING.
-    Asserts: The first Hooks call (Implemented) arrives after the health turned SERVING, and
-      the plugin becomes active.
+    Asserts: The plugin becomes active, and its first Hooks call (Implemented) arrives after
+      the host was answered SERVING for the service "plugin" (by Check or Watch).
     """
     plugin = await t.load({"health": {"serving_after_s": 1.0}}, wait_active=False)
-    serving = await plugin.wait_event("health_serving", timeout_s=10.0)
+    await plugin.wait_event("health_serving", timeout_s=10.0)
     await plugin.wait_active()
     calls = plugin.calls()
     expect(calls, f"the host made no Hooks call\n{plugin.evidence()}")
     first = calls[0]
+    serving = [
+        e
+        for e in plugin.events("health_answer")
+        if e.get("service") == "plugin" and e.get("answer") == "SERVING" and e.seq < first.seq
+    ]
     expect(
-        first.seq > serving.seq,
-        f"the host called {first.get('hook')} before the plugin reported SERVING (HL-6)\n"
-        f"{plugin.evidence()}",
+        serving,
+        f"the host called {first.get('hook')} before it had received SERVING for the service "
+        f'"plugin" (HL-6)\n{plugin.evidence()}',
     )
 
 

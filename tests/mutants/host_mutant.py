@@ -26,7 +26,14 @@ from typing import Any
 
 import grpc
 
-from pluginconf.host import adapter_convert, environment, http_front, launcher, supervisor
+from pluginconf.host import (
+    adapter_convert,
+    client,
+    environment,
+    http_front,
+    launcher,
+    supervisor,
+)
 from pluginconf.host.adapter import run_adapter
 from pluginconf.host.breaker import CircuitBreaker, CircuitState
 from pluginconf.host.client import HookTimeout as HookTimeoutError
@@ -208,6 +215,11 @@ def _() -> None:
         return None
 
     patch(PluginClient, "wait_serving", ready_at_once)
+
+
+@fault("checks-empty-service", 'waits for SERVING of the service "", not "plugin" (HL-6)')
+def _() -> None:
+    patch(client, "HEALTH_SERVICE_NAME", "")
 
 
 @fault("no-health-checks", "never checks an active plugin's health (SV-7)")
