@@ -625,6 +625,11 @@ async def test_http_headers_statuses_and_bytes_length(launch_plugin, tmp_path):
     headers = header_values(frames[0])
     assert (headers["x-multi"], headers["set-cookie"]) == (["a", "b", "c"], ["a=1", "b=2"])
     assert body_of(frames) == b"headers\n"
+    assert "connection" not in headers and "x-hop-secret" not in headers
+    frames, _ = await http(plugin, "/headers", "hop=1")
+    hop = header_values(frames[0])
+    assert (hop["connection"], hop["x-hop-secret"]) == (["x-hop-secret"], ["1"])
+    assert (hop["keep-alive"], hop["proxy-connection"]) == (["timeout=99"], ["keep-alive"])
     for code in (200, 201, 404, 418, 503, 599):
         frames, _ = await http(plugin, f"/status/{code}")
         body = f"status {code}\n".encode()

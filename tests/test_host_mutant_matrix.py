@@ -132,6 +132,7 @@ HOST_MUTANTS = [
         options={"max_body": 256 * MIB},
     ),
     HostMutant("hop-by-hop-forwarded", ("host/serve-http/hop-by-hop",)),
+    HostMutant("response-hop-by-hop-forwarded", ("host/serve-http/hop-by-hop",)),
     HostMutant("response-headers-joined", ("host/serve-http/response-headers",)),
     HostMutant(
         "status-always-200",

@@ -368,13 +368,17 @@ async def request_fields(t: HostTarget) -> None:
 @case("host/serve-http/hop-by-hop", requirements=["SE-8"], profile=Profile.HOOKS)
 async def hop_by_hop(t: HostTarget) -> None:
     """
-    Purpose: Fields about the client's connection stay with it and never reach the plugin.
+    Purpose: Fields about one connection stay with it: the client's never reach the plugin,
+      the plugin's never reach the client.
     Procedure: POST a chunked body (Transfer-Encoding: chunked) to /sink with Connection:
       x-drop, keep-alive; x-drop: 1; TE: trailers; Trailer: x-t; Keep-Alive: timeout=5;
-      Proxy-Connection: keep-alive; and x-keep: kept.
+      Proxy-Connection: keep-alive; and x-keep: kept. Then GET /headers?hop=1, whose response
+      has Connection: x-hop-secret, x-hop-secret: 1, Keep-Alive: timeout=99 and
+      Proxy-Connection: keep-alive.
     Asserts: None of Connection, Keep-Alive, Proxy-Connection, TE, Trailer,
       Transfer-Encoding and x-drop (named in Connection) is in the fake's request init;
-      x-keep is, with its value.
+      x-keep is, with its value. The client gets neither x-hop-secret, nor that Keep-Alive,
+      nor Proxy-Connection, and does get x-multi.
     """
     plugin = await t.load()
 
@@ -403,6 +407,20 @@ async def hop_by_hop(t: HostTarget) -> None:
         f"hop-by-hop fields reached the plugin: {leaked} (SE-8); x-keep: {got.get('x-keep')} "
         f"(expected ['kept'])\nheaders the plugin got: {got}\n{_response_evidence(response)}"
         f"\n{plugin.evidence()}",
+    )
+    t.step("GET /headers?hop=1, a response with hop-by-hop fields")
+    reply = await t.http().get(plugin.url("/headers?hop=1"))
+    passed_on = [
+        f"{name}: {value}"
+        for name, value in reply.headers.multi_items()
+        if name == "x-hop-secret"
+        or name == "proxy-connection"
+        or (name == "keep-alive" and "99" in value)
+    ]
+    expect(
+        reply.status_code == 200 and not passed_on and reply.headers.get("x-multi"),
+        f"the host passed the plugin's hop-by-hop fields on to the client: {passed_on} (SE-8)"
+        f"\n{_response_evidence(reply)}",
     )
 
 

@@ -510,6 +510,14 @@ def _() -> None:
     patch(http_front, "_hop_by_hop", lambda headers: set())
 
 
+@fault("response-hop-by-hop-forwarded", "passes the plugin's hop-by-hop fields on (SE-8)")
+def _() -> None:
+    def every_field(headers: Any) -> list[tuple[bytes, bytes]]:
+        return [(h.name.lower().encode("latin-1"), v.encode()) for h in headers for v in h.values]
+
+    patch(http_front, "response_headers", every_field)
+
+
 @fault("response-headers-joined", "joins a response header's values into one line (SE-9)")
 def _() -> None:
     def joined(headers: Any) -> list[tuple[bytes, bytes]]:

@@ -91,6 +91,12 @@ SERVING: int = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING: int = health_pb2.HealthCheckResponse.NOT_SERVING
 SERVICE_UNKNOWN: int = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 HEALTH_SERVICES = ("", HEALTH_SERVICE_NAME)
+HOP_BY_HOP_RESPONSE = [
+    (b"connection", b"x-hop-secret"),
+    (b"x-hop-secret", b"1"),
+    (b"keep-alive", b"timeout=99"),
+    (b"proxy-connection", b"keep-alive"),
+]
 
 # After sending what a crash scenario wants the host to see, the bytes get this long to leave
 # gRPC's buffers before the process dies.
@@ -374,7 +380,9 @@ class FakeApp:
     async def _headers(scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
         multi = [(b"x-multi", value) for value in (b"a", b"b", b"c")]
         cookies = [(b"set-cookie", b"a=1"), (b"set-cookie", b"b=2")]
-        await _respond(send, 200, "headers\n", multi + cookies)
+        # ?hop=1: fields about this connection, which a host must not pass on (SE-8).
+        hop = HOP_BY_HOP_RESPONSE if _params(scope).get("hop") == "1" else []
+        await _respond(send, 200, "headers\n", multi + cookies + hop)
 
     @staticmethod
     async def _status(scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
