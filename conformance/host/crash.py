@@ -33,6 +33,10 @@ from ._helpers import command_answer, command_error, expect_error_kind, received
 CONFIGURATION = {"mode": "crash-test", "unicode": "🧩"}
 # What a FireHook round trip through the adapter may add to a bound the SPEC sets.
 SLACK_S = 0.5
+# The hook deadline while a circuit is tested, and how soon a call must fail when the circuit
+# is open: well under the deadline, so that a call that waited for one is told apart.
+HOOK_DEADLINE_S = 0.5
+FAST_FAIL_S = 0.4
 HANG = {"hang": {"hook": "ExecuteCommand"}}
 ALWAYS_FAILS_TO_START = {"crash": {"on": "OnActivate"}}
 
@@ -411,9 +415,11 @@ async def give_up(t: HostTarget) -> None:
 
 
 async def open_circuit(t: HostTarget, cooldown_s: float) -> tuple[FakePlugin, float]:
-    """A fake whose ExecuteCommand hangs, 300 ms hook deadline, threshold 3, and three
-    commands that time out: the circuit is open. The plugin and when the third answered."""
-    p = await t.load(HANG, hook_timeout_s=0.3, breaker_threshold=3, breaker_cooldown_s=cooldown_s)
+    """A fake whose ExecuteCommand hangs, a hook deadline of HOOK_DEADLINE_S, threshold 3, and
+    three commands that time out: the circuit is open. The plugin and when the third answered."""
+    p = await t.load(
+        HANG, hook_timeout_s=HOOK_DEADLINE_S, breaker_threshold=3, breaker_cooldown_s=cooldown_s
+    )
     for n in range(1, 4):
         outcome, _ = await timed_command(p, f"/fail-{n}", timeout_s=10)
         error = command_error(outcome, p)
@@ -454,17 +460,17 @@ async def circuit_opens(t: HostTarget) -> None:
     """
     Purpose: After repeated failures the host stops sending calls to a plugin for a while,
       failing them at once.
-    Procedure: Load a fake whose ExecuteCommand never answers, with a 300 ms hook deadline,
+    Procedure: Load a fake whose ExecuteCommand never answers, with a 500 ms hook deadline,
       breaker threshold 3 and a 30 s cooldown; fire three commands one after another, then
       a fourth.
     Asserts: The first three fail (not with circuit_open); the fourth fails with kind
-      `circuit_open` within 200 ms, and no fourth command reaches the fake.
+      `circuit_open` within 400 ms, and no fourth command reaches the fake.
     """
     p, _ = await open_circuit(t, cooldown_s=30)
     outcome, took = await timed_command(p, "/blocked", timeout_s=10)
     expect_error_kind(outcome, "circuit_open", p, "SV-11")
     expect(
-        took < 0.2,
+        took < FAST_FAIL_S,
         f"the command failed with circuit_open after {took:.3f}s; an open circuit fails "
         "calls at once (SV-11)",
     )
@@ -486,7 +492,7 @@ async def circuit_half_opens(t: HostTarget) -> None:
       one more.
     Asserts: No command reaches the fake during the cooldown; of the three concurrent
       commands exactly one reaches the fake (it times out) and the two others fail with
-      `circuit_open`; the command after that fails with `circuit_open` within 200 ms without
+      `circuit_open`; the command after that fails with `circuit_open` within 400 ms without
       reaching the fake.
     """
     cooldown = 1.0
@@ -512,13 +518,13 @@ async def circuit_half_opens(t: HostTarget) -> None:
         "and two circuit_open (SV-12)",
     )
     expect(
-        max(blocked) < 0.2,
+        max(blocked) < FAST_FAIL_S,
         f"a command failed with circuit_open only after {max(blocked):.3f}s; calls other "
         "than the trial fail at once (SV-12)",
     )
     outcome, took = await timed_command(p, "/after-trial", timeout_s=10)
     expect_error_kind(outcome, "circuit_open", p, "SV-12: a failed trial opens it again")
-    expect(took < 0.2, f"the command failed with circuit_open after {took:.3f}s")
+    expect(took < FAST_FAIL_S, f"the command failed with circuit_open after {took:.3f}s")
     await expect_no_call(p, 4, 0.3, "after the failed trial")
 
 
@@ -635,7 +641,7 @@ async def circuit_bypass(t: HostTarget) -> None:
     Purpose: An open circuit stops hook calls, not the host's own lifecycle calls: a plugin
       whose circuit is open is still told it is being stopped.
     Procedure: Open the circuit of a fake whose ExecuteCommand never answers (three commands
-      time out against a 300 ms deadline, threshold 3, 30 s cooldown); check that a fourth
+      time out against a 500 ms deadline, threshold 3, 30 s cooldown); check that a fourth
       fails with circuit_open; disable the plugin.
     Asserts: The fake receives OnDeactivate and then Shutdown, and the plugin is stopped.
     """
