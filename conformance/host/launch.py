@@ -165,6 +165,8 @@ REFUSALS = (
     Refusal("protocol", "unsupported_protocol", "1|1|unix|/x|netrpc"),
     Refusal("garbage", "handshake_malformed", "garbage|"),
     Refusal("non-integer-version", "handshake_malformed", "1|x|unix|/x|grpc"),
+    # A digit to str.isdigit(), not to int(): found by fuzzing the reference host's parser.
+    Refusal("non-ascii-digit", "handshake_malformed", "\u00b2|1|unix|/x|grpc"),
     Refusal("non-loopback-tcp", "handshake_malformed", "1|1|tcp|192.0.2.1:4000|grpc"),
     Refusal("unreachable", "unreachable", "1|1|unix|/nonexistent/x.sock|grpc"),
     Refusal("stdout-closed", "handshake_eof", other=(("handshake", {"close_stdout": True}),)),

@@ -56,8 +56,9 @@ def _decode_cert(text: str, line: str) -> bytes:
 
 
 def _parse_int(name: str, text: str, line: str) -> int:
-    if not text.isdigit():
-        raise HandshakeError(f"{name} {text!r} is not a non-negative integer", line)
+    # ASCII only: str.isdigit() also takes "²" (which int() refuses) and "٣" (which it reads).
+    if not (text.isascii() and text.isdigit()):
+        raise HandshakeError(f"{name} {text!r} is not a non-negative decimal integer", line)
     return int(text)
 
 

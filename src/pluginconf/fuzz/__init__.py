@@ -1,0 +1,1 @@
+"""Property-based fuzzing (Hypothesis): strategies for what crosses the protocol, and properties."""
