@@ -23,7 +23,7 @@ import signal
 import tempfile
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import grpc
@@ -130,14 +130,7 @@ class LaunchedPlugin:
         )
 
     async def _drain(self, stream: asyncio.StreamReader, name: str, tail: deque[str]) -> None:
-        while True:
-            try:
-                raw = await stream.readline()
-            except ValueError:
-                raw = await stream.read(_LINE_LIMIT)  # an over-long line: take it in pieces
-            if not raw:
-                return
-            text = raw.decode("utf-8", "replace").rstrip("\n")
+        async for text in read_lines(stream):
             tail.append(text)
             self.log.debug("%s: %s", name, text)
 
@@ -421,6 +414,19 @@ async def _accepts_connections(handshake: HandshakeLine, timeout_s: float = 1.0)
     with contextlib.suppress(OSError):
         await writer.wait_closed()
     return True
+
+
+async def read_lines(stream: asyncio.StreamReader) -> AsyncIterator[str]:
+    """Every line of ``stream`` until EOF, decoded, without its newline; a line longer than
+    the reader's limit comes in pieces, so that reading never stops on one."""
+    while True:
+        try:
+            raw = await stream.readline()
+        except ValueError:
+            raw = await stream.read(_LINE_LIMIT)
+        if not raw:
+            return
+        yield raw.decode("utf-8", "replace").rstrip("\n")
 
 
 def _is_loopback(address: str) -> bool:

@@ -22,6 +22,7 @@ import grpc
 
 from pluginconf.control import control_pb2, control_pb2_grpc
 from pluginconf.host.errors import describe_status
+from pluginconf.host.launcher import read_lines
 from pluginconf.runner.shared import TargetUnusable
 
 CONTROL_ADDRESS_ENV = "PLUGINCONF_CONTROL_ADDRESS"
@@ -117,14 +118,8 @@ class AdapterProcess:
 
     async def _read_stderr(self, stream: asyncio.StreamReader) -> None:
         # Drained continuously, so that a chatty adapter never blocks on a full pipe.
-        while True:
-            try:
-                raw = await stream.readline()
-            except ValueError:
-                raw = await stream.read(65536)
-            if not raw:
-                return
-            self.stderr_tail.append(raw.decode("utf-8", "replace").rstrip("\n"))
+        async for text in read_lines(stream):
+            self.stderr_tail.append(text)
 
     async def _wait_ready(self) -> None:
         assert self.process is not None
