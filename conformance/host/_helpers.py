@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import random
+import time
+from collections.abc import Iterator
 from typing import Any
 
+import grpc
 from google.protobuf.json_format import ParseDict
 from google.protobuf.message import Message
 
 from pluginconf.control import control_pb2
 from pluginconf.runner import expect, fail
-from pluginconf.runner.host_target import FakePlugin, describe_status
+from pluginconf.runner.host_target import FakePlugin, HostTarget, describe_status
+from pluginconf.runner.model import CaseFailed
 from pluginconf.runner.observer import Observed
 from pluginconf.v1 import hooks_pb2
 
@@ -87,3 +95,39 @@ def crash_transition(
 ) -> control_pb2.Transition | None:
     """The first transition into `crashed` from index ``after`` on."""
     return next((t for t in status.transitions[after:] if t.new_state == "crashed"), None)
+
+
+def new_seed() -> int:
+    return random.SystemRandom().randrange(1 << 32)
+
+
+@contextlib.contextmanager
+def seeded(t: HostTarget, seed: int) -> Iterator[random.Random]:
+    """A generator for the case's random choices; a failure names the seed, to replay it."""
+    t.step(f"starting (random seed {seed})")
+    try:
+        yield random.Random(seed)
+    except CaseFailed as exc:
+        raise CaseFailed(f"{exc}\n(random seed {seed})") from None
+    except grpc.aio.AioRpcError as exc:
+        fail(
+            f"while {t.current_step}: the call failed with {exc.code().name}: {exc.details()}"
+            f"\n(random seed {seed})"
+        )
+
+
+def socket_dir_of(p: FakePlugin, pid: int) -> str:
+    """The PLUGIN_UNIX_SOCKET_DIR the host gave process ``pid`` ("" when none)."""
+    started = p.events("started", pid)
+    env = started[0].get("env", {}) if started else {}
+    return str(env.get("PLUGIN_UNIX_SOCKET_DIR", "")) if isinstance(env, dict) else ""
+
+
+async def gone_path(path: str, timeout_s: float) -> bool:
+    """Wait (polling: a removal has no event) until ``path`` does not exist."""
+    deadline = time.monotonic() + timeout_s
+    while os.path.lexists(path):
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True

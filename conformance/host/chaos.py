@@ -15,8 +15,7 @@ from pluginconf.control import control_pb2
 from pluginconf.runner import Profile, case, expect, fail
 from pluginconf.runner.host_target import FakePlugin, HostTarget, describe_status
 
-from ._helpers import NON_BMP, describe_error
-from .crash import new_seed, seeded
+from ._helpers import NON_BMP, describe_error, new_seed, seeded
 
 MIB = 1024 * 1024
 WORKERS = 2

@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
 import random
 import time
-from collections.abc import Iterator
 
 import grpc
 
@@ -25,10 +23,18 @@ from pluginconf.runner.host_target import (
     describe_status,
     is_zombie,
 )
-from pluginconf.runner.model import CaseFailed
 from pluginconf.v1 import hooks_pb2
 
-from ._helpers import command_answer, command_error, expect_error_kind, received
+from ._helpers import (
+    command_answer,
+    command_error,
+    expect_error_kind,
+    gone_path,
+    new_seed,
+    received,
+    seeded,
+    socket_dir_of,
+)
 
 CONFIGURATION = {"mode": "crash-test", "unicode": "🧩"}
 # What a FireHook round trip through the adapter may add to a bound the SPEC sets.
@@ -39,25 +45,6 @@ HOOK_DEADLINE_S = 0.5
 FAST_FAIL_S = 0.4
 HANG = {"hang": {"hook": "ExecuteCommand"}}
 ALWAYS_FAILS_TO_START = {"crash": {"on": "OnActivate"}}
-
-
-def new_seed() -> int:
-    return random.SystemRandom().randrange(1 << 32)
-
-
-@contextlib.contextmanager
-def seeded(t: HostTarget, seed: int) -> Iterator[random.Random]:
-    """A generator for the case's random choices; a failure names the seed, to replay it."""
-    t.step(f"starting (random seed {seed})")
-    try:
-        yield random.Random(seed)
-    except CaseFailed as exc:
-        raise CaseFailed(f"{exc}\n(random seed {seed})") from None
-    except grpc.aio.AioRpcError as exc:
-        fail(
-            f"while {t.current_step}: the call failed with {exc.code().name}: {exc.details()}"
-            f"\n(random seed {seed})"
-        )
 
 
 def index_of(
@@ -611,23 +598,6 @@ async def reaped(t: HostTarget) -> None:
     if socket_dir and not await gone_path(socket_dir, 2.0):
         problems.append(f"the socket directory {socket_dir} is still there (SV-18)")
     expect(not problems, "2 s after the crash: " + "; ".join(problems) + f"\n{p.evidence()}")
-
-
-def socket_dir_of(p: FakePlugin, pid: int) -> str:
-    """The PLUGIN_UNIX_SOCKET_DIR the host gave process ``pid`` ("" when none)."""
-    started = p.events("started", pid)
-    env = started[0].get("env", {}) if started else {}
-    return str(env.get("PLUGIN_UNIX_SOCKET_DIR", "")) if isinstance(env, dict) else ""
-
-
-async def gone_path(path: str, timeout_s: float) -> bool:
-    """Wait (polling: a removal has no event) until ``path`` does not exist."""
-    deadline = time.monotonic() + timeout_s
-    while os.path.lexists(path):
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
 
 
 @case(

@@ -13,7 +13,7 @@ from pluginconf.runner import Profile, case, expect
 from pluginconf.runner.host_target import FakePlugin, HostTarget, describe_status, is_zombie
 from pluginconf.runner.observer import Observed
 
-from .crash import gone_path, socket_dir_of
+from ._helpers import gone_path, socket_dir_of
 
 # What the order of the stop sequence is checked on: these events of the fake, by seq.
 STOP_EVENTS = ("call", "shutdown_requested", "signal", "stopping", "exiting")
