@@ -43,6 +43,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return run_list(args)
 
 
+def _cmd_fuzz(args: argparse.Namespace) -> int:
+    from pluginconf.fuzz.command import run_fuzz
+
+    return run_fuzz(args)
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from pluginconf.host.serve import run_server
 
@@ -51,6 +57,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from pluginconf.runner.arguments import (
+        add_fuzz_arguments,
         add_host_arguments,
         add_list_arguments,
         add_plugin_arguments,
@@ -86,6 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_host_arguments(host)
     host.set_defaults(func=_cmd_host)
+
+    fuzz = sub.add_parser(
+        "fuzz",
+        help="property-based fuzzing of a plugin or a host (Hypothesis)",
+        description="Fuzz a plugin (CMD after --) or a host adapter (ADAPTER_CMD after --), "
+        "or without a command the bundled reference. Each failure prints its shrunk example "
+        "and a command that replays it exactly. Exit status: 0 no property failed; 1 a "
+        "property failed; 2 usage error, or the target could not be started at all.",
+    )
+    add_fuzz_arguments(fuzz)
+    fuzz.set_defaults(func=_cmd_fuzz)
 
     listing = sub.add_parser(
         "list",

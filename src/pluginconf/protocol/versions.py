@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+
+# A decimal integer as go's strconv.Atoi reads one: an optional sign and ASCII digits. Python's
+# int() also takes "1_0" and non-ASCII digits ("\u0661"), which a host never means.
+_DECIMAL = re.compile(r"[+-]?[0-9]+")
 
 
 def parse_protocol_versions(text: str) -> tuple[list[int], list[str]]:
@@ -17,9 +22,9 @@ def parse_protocol_versions(text: str) -> tuple[list[int], list[str]]:
         part = part.strip()
         if not part:
             continue
-        try:
+        if _DECIMAL.fullmatch(part):
             versions.append(int(part))
-        except ValueError:
+        else:
             invalid.append(part)
     return versions, invalid
 

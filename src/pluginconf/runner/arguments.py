@@ -112,3 +112,83 @@ def add_list_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="also print Purpose, Procedure, Asserts"
     )
+
+
+def _positive(text: str) -> int:
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, 1 or more")
+
+
+def _seed(text: str) -> int:
+    if text.isdigit():
+        return int(text)
+    raise argparse.ArgumentTypeError(f"--seed {text!r}: expected a non-negative integer")
+
+
+def add_fuzz_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("suite", choices=SUITES, metavar="plugin|host", help="what to fuzz")
+    parser.add_argument(
+        "--examples",
+        type=_positive,
+        default=100,
+        metavar="N",
+        help="examples per property (default: %(default)s); properties that start processes "
+        "for each example run a fixed share of N (pluginconf fuzz --list shows it)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=_seed,
+        default=None,
+        metavar="N",
+        help="the run's seed (default: a random one, printed); worker K uses N+K",
+    )
+    parser.add_argument(
+        "--db",
+        metavar="DIR",
+        help="Hypothesis example database: failures are kept there and replayed first",
+    )
+    parser.add_argument("--json", metavar="FILE", help="write the JSON report to FILE")
+    parser.add_argument(
+        "-n",
+        dest="workers",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="workers (pytest-xdist), each running every property on its own seed and its "
+        "share of the examples, with one database (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--property",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="fuzz only matching properties (ids as --list shows them)",
+    )
+    parser.add_argument(
+        "--reproduce",
+        metavar="BLOB",
+        help="replay the exact failing example a failure printed (with its --property)",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        help="plugin properties to run: as for pluginconf plugin (default: sdk for the "
+        "bundled reference plugin, hooks for a CMD)",
+    )
+    parser.add_argument(
+        "--max-body",
+        type=int,
+        default=4 * 1024 * 1024 + 64 * 1024,
+        metavar="BYTES",
+        help="largest body an example sends or asks for (default: %(default)s, past the "
+        "4 MiB message limit)",
+    )
+    parser.add_argument(
+        "--start-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long the target has to start (default: %(default)s)",
+    )
+    parser.add_argument("--list", action="store_true", help="list the properties and exit")

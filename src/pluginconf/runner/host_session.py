@@ -57,30 +57,46 @@ class HostSuiteSession:
             self._adapter = adapter
         return self._adapter
 
-    async def run(self, case: Case) -> CaseResult:
-        start = time.monotonic()
-        # Ids are unique per session, so earlier cases' events are only history.
+    async def open_target(self) -> HostTarget:
+        """A HostTarget over the running adapter, with a fresh working directory.
+
+        Ids are unique per session, so earlier targets' events are only history: they are
+        dropped."""
         self.observer.events.clear()
         casedir = self.workdir / f"case{next(self._cases)}"
         casedir.mkdir()
         try:
             adapter = await self.adapter()
+        except BaseException:
+            shutil.rmtree(casedir, ignore_errors=True)
+            raise
+        return HostTarget(self.options, adapter, self.observer, casedir, lambda: next(self._serial))
+
+    async def close_target(self, target: HostTarget) -> str | None:
+        """Unload the target's plugins and check that their processes are gone, and that
+        the adapter lived; the problems, or None."""
+        try:
+            problem = await target.aclose()
+        finally:
+            shutil.rmtree(target.workdir, ignore_errors=True)
+        if not target.adapter.alive():
+            died = (
+                "the adapter exited during this case; a new one serves the next cases\n"
+                + target.adapter.evidence()
+            )
+            problem = f"{died}\n{problem}" if problem else died
+        return problem
+
+    async def run(self, case: Case) -> CaseResult:
+        start = time.monotonic()
+        try:
+            target = await self.open_target()
         except Exception as exc:
             return CaseResult(case.id, Outcome.FAILED, str(exc), time.monotonic() - start)
-        target = HostTarget(
-            self.options, adapter, self.observer, casedir, lambda: next(self._serial)
-        )
         try:
             outcome, message, _ = await execute(case, target)
         finally:
-            problem = await target.aclose()
-            shutil.rmtree(casedir, ignore_errors=True)
-        if not adapter.alive():
-            died = (
-                "the adapter exited during this case; a new one serves the next cases\n"
-                + adapter.evidence()
-            )
-            problem = f"{died}\n{problem}" if problem else died
+            problem = await self.close_target(target)
         if problem is not None and outcome in (Outcome.PASSED, Outcome.SKIPPED, Outcome.FAILED):
             message = f"{message}\n{problem}" if message else problem
             outcome = Outcome.FAILED

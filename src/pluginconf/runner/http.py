@@ -41,23 +41,28 @@ class BodyComparison:
 
     def __init__(self, expected: Iterable[bytes]) -> None:
         self._expected: Iterator[bytes] = iter(expected)
-        self._pending = b""
+        # A view, so that taking a piece of a large expected block does not copy the rest.
+        self._pending = memoryview(b"")
         self.offset = 0
         self.first_difference: str | None = None
         self._exhausted = False
 
     def _take(self, n: int) -> bytes:
-        out = bytearray()
-        while len(out) < n:
+        if len(self._pending) >= n:
+            out, self._pending = self._pending[:n], self._pending[n:]
+            return out.tobytes()
+        parts = bytearray()
+        while len(parts) < n:
             if not self._pending:
                 try:
-                    self._pending = next(self._expected)
+                    self._pending = memoryview(next(self._expected))
                 except StopIteration:
                     self._exhausted = True
                     break
-            piece, self._pending = self._pending[: n - len(out)], self._pending[n - len(out) :]
-            out += piece
-        return bytes(out)
+            want = n - len(parts)
+            parts += self._pending[:want]
+            self._pending = self._pending[want:]
+        return bytes(parts)
 
     def feed(self, data: bytes) -> None:
         if self.first_difference is not None:

@@ -1,0 +1,140 @@
+"""Running properties under Hypothesis: settings, seed, database, and what a failure left.
+
+A failure keeps what Hypothesis reported for the shrunk example (the failing call, or a
+state machine's steps) and its reproduction blob; ``reproduce`` rebuilds the exact example
+from the blob, without the database or the seed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import hypothesis
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
+from hypothesis.errors import DidNotReproduce, HypothesisException
+
+from pluginconf.fuzz.context import FuzzContext
+from pluginconf.fuzz.model import FuzzProperty, PropertyFailed, PropertyNotApplicable
+
+_BLOB = re.compile(r"@reproduce_failure\('([^']+)', b'([^']*)'\)")
+
+
+@dataclass(frozen=True)
+class Failure:
+    property: str  # full id: "plugin/serve-http/echo-roundtrip"
+    message: str  # the evidence of the shrunk example
+    example: str  # Hypothesis's account of the shrunk example
+    blob: str  # the reproduction blob ("" when Hypothesis gave none)
+    reproduce: str = ""  # the command line; filled in by the command
+
+
+@dataclass
+class PropertyRun:
+    property: str
+    examples: int = 0
+    duration_s: float = 0.0
+    failure: Failure | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CampaignSettings:
+    examples: int = 100
+    seed: int | None = None
+    database: str | None = None  # a directory; None: no database
+    reproduce: str | None = None  # a blob from an earlier failure
+    # Hypothesis's own knobs for long campaigns; tests shrink less to stay fast.
+    shrink: bool = True
+
+
+def _database(path: str | None) -> ExampleDatabase | None:
+    return DirectoryBasedExampleDatabase(path) if path else None
+
+
+def hypothesis_settings(prop: FuzzProperty, run: CampaignSettings) -> settings:
+    phases = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target]
+    if run.shrink:
+        phases.append(Phase.shrink)
+    return settings(
+        max_examples=prop.examples(run.examples),
+        database=_database(run.database),
+        deadline=None,  # the properties bound their own waits
+        print_blob=True,
+        report_multiple_bugs=False,
+        phases=phases,
+        # Examples run real processes: slow generation and large data are expected.
+        suppress_health_check=list(HealthCheck),
+        **prop.settings,
+    )
+
+
+def run_property(prop: FuzzProperty, ctx: FuzzContext, run: CampaignSettings) -> PropertyRun:
+    """Run one property on ``ctx``'s target; the examples it ran and its failure, if any."""
+    result = PropertyRun(prop.full_id)
+    before = ctx.examples
+    start = time.monotonic()
+    try:
+        test = prop.build(ctx)
+        # The database keys examples by the test function: make the key the property's id.
+        handle: Any = test
+        inner = handle.hypothesis.inner_test
+        inner._hypothesis_internal_add_digest = prop.full_id.encode()
+        test = hypothesis_settings(prop, run)(test)
+        if run.seed is not None:
+            test = hypothesis.seed(run.seed)(test)
+        if run.reproduce:
+            version, blob = _split_blob(run.reproduce)
+            test = hypothesis.reproduce_failure(version, blob.encode())(test)
+        test()
+    except DidNotReproduce:
+        result.notes.append("the example no longer fails: it passed when replayed")
+    except PropertyNotApplicable as exc:
+        result.notes.append(f"not applicable: {exc}")
+    except (PropertyFailed, HypothesisException, Exception) as exc:
+        result.failure = _failure(prop, exc)
+    finally:
+        result.examples = ctx.examples - before
+        result.duration_s = time.monotonic() - start
+    return result
+
+
+def _split_blob(text: str) -> tuple[str, str]:
+    """``VERSION:BLOB`` as printed in a reproduce command; a bare blob means this version."""
+    version, sep, blob = text.partition(":")
+    return (version, blob) if sep else (hypothesis.__version__, text)
+
+
+def _failure(prop: FuzzProperty, exc: BaseException) -> Failure:
+    notes: list[str] = list(getattr(exc, "__notes__", []))
+    blob = ""
+    example_notes = []
+    for note in notes:
+        found = _BLOB.search(note)
+        if found:
+            blob = f"{found.group(1)}:{found.group(2)}"
+        elif note.strip():
+            example_notes.append(note.strip())
+    if isinstance(exc, PropertyFailed | AssertionError):
+        message = str(exc)
+    else:
+        message = f"{type(exc).__name__}: {exc}"
+    return Failure(prop.full_id, message, "\n".join(example_notes), blob)
+
+
+def run_all(
+    properties: list[FuzzProperty],
+    ctx: FuzzContext,
+    run: CampaignSettings,
+    progress: Callable[[PropertyRun], None] = lambda _: None,
+) -> list[PropertyRun]:
+    results = []
+    for prop in properties:
+        result = run_property(prop, ctx, run)
+        progress(result)
+        results.append(result)
+    return results
