@@ -833,16 +833,68 @@ def _(m: Mutant) -> None:
     _replace_route(m, "/delay", delay)
 
 
+# -- hidden bugs: found by fuzzing, not by any fixed case (tests/test_fuzz_finds_bugs.py) ----
+
+HIDDEN: dict[str, tuple[str, Fault]] = {}
+
+
+def hidden(name: str, breaks: str) -> Callable[[Fault], Fault]:
+    def register(fn: Fault) -> Fault:
+        HIDDEN[name] = (breaks, fn)
+        return fn
+
+    return register
+
+
+@hidden(
+    "chunk-off-by-one",
+    "drops the last byte of a response piece one byte past a 64 KiB boundary "
+    "(65536*k + 1 bytes, k >= 1), an off-by-one in the frame splitter",
+)
+def _(m: Mutant) -> None:
+    send = asgi.Exchange.send
+
+    async def off_by_one(self: Any, message: Any) -> None:
+        body = message.get("body", b"")
+        if message["type"] == "http.response.body" and len(body) % 65536 == 1 < len(body):
+            message = {**message, "body": body[:-1]}
+        await send(self, message)
+
+    patch(asgi.Exchange, "send", off_by_one)
+
+
+@hidden(
+    "fourth-header-value",
+    "gives the handler at most three values of a request header (a fixed-size buffer)",
+)
+def _(m: Mutant) -> None:
+    build = asgi.build_scope
+
+    def three_at_most(init: Any, state: Any) -> Any:
+        scope = build(init, state)
+        seen: dict[bytes, int] = {}
+        kept = []
+        for name, value in scope["headers"]:
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] <= 3:
+                kept.append((name, value))
+        scope["headers"] = kept
+        return scope
+
+    patch(asgi, "build_scope", three_at_most)
+
+
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] not in FAULTS:
-        names = "\n  ".join(f"{n}: {d}" for n, (d, _) in FAULTS.items())
+    every = {**FAULTS, **HIDDEN}
+    if not argv or argv[0] not in every:
+        names = "\n  ".join(f"{n}: {d}" for n, (d, _) in every.items())
         sys.stderr.write(
             f"usage: reference_mutant.py FAULT [--state-dir DIR]\nfaults:\n  {names}\n"
         )
         raise SystemExit(2)
     state_dir = argv[argv.index("--state-dir") + 1] if "--state-dir" in argv else os.getcwd()
     mutant = Mutant(state_dir)
-    FAULTS[argv[0]][1](mutant)
+    every[argv[0]][1](mutant)
     server.serve(mutant.plugin, mutant.config)
 
 

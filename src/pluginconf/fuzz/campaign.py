@@ -17,6 +17,7 @@ import hypothesis
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 from hypothesis.errors import DidNotReproduce, HypothesisException
+from hypothesis.reporting import with_reporter
 
 from pluginconf.fuzz.context import FuzzContext
 from pluginconf.fuzz.model import FuzzProperty, PropertyFailed, PropertyNotApplicable
@@ -76,6 +77,7 @@ def hypothesis_settings(prop: FuzzProperty, run: CampaignSettings) -> settings:
 def run_property(prop: FuzzProperty, ctx: FuzzContext, run: CampaignSettings) -> PropertyRun:
     """Run one property on ``ctx``'s target; the examples it ran and its failure, if any."""
     result = PropertyRun(prop.full_id)
+    reported: list[str] = []
     before = ctx.examples
     start = time.monotonic()
     try:
@@ -84,19 +86,23 @@ def run_property(prop: FuzzProperty, ctx: FuzzContext, run: CampaignSettings) ->
         handle: Any = test
         inner = handle.hypothesis.inner_test
         inner._hypothesis_internal_add_digest = prop.full_id.encode()
-        test = hypothesis_settings(prop, run)(test)
         if run.seed is not None:
             test = hypothesis.seed(run.seed)(test)
         if run.reproduce:
             version, blob = _split_blob(run.reproduce)
             test = hypothesis.reproduce_failure(version, blob.encode())(test)
-        test()
+        # Settings last: @seed turns the database off, and the campaign's settings (with
+        # the database of --db) replace the settings it left.
+        test = hypothesis_settings(prop, run)(test)
+        # Hypothesis reports a replayed example here rather than in the exception's notes.
+        with with_reporter(reported.append):
+            test()
     except DidNotReproduce:
         result.notes.append("the example no longer fails: it passed when replayed")
     except PropertyNotApplicable as exc:
         result.notes.append(f"not applicable: {exc}")
     except (PropertyFailed, HypothesisException, Exception) as exc:
-        result.failure = _failure(prop, exc)
+        result.failure = _failure(prop, exc, reported)
     finally:
         result.examples = ctx.examples - before
         result.duration_s = time.monotonic() - start
@@ -109,8 +115,8 @@ def _split_blob(text: str) -> tuple[str, str]:
     return (version, blob) if sep else (hypothesis.__version__, text)
 
 
-def _failure(prop: FuzzProperty, exc: BaseException) -> Failure:
-    notes: list[str] = list(getattr(exc, "__notes__", []))
+def _failure(prop: FuzzProperty, exc: BaseException, reported: list[str]) -> Failure:
+    notes: list[str] = list(getattr(exc, "__notes__", [])) or reported
     blob = ""
     example_notes = []
     for note in notes:

@@ -1,0 +1,97 @@
+"""Proof that fuzzing finds what the fixed cases cannot.
+
+Each hidden bug of tests/mutants/reference_mutant.py (HIDDEN) is a realistic fault in the
+SDK that the whole plugin suite passes. The fuzzer must find each within a bounded number of
+examples, shrink it to a small example, and print a command that replays it exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "mutants"))
+
+from reference_mutant import HIDDEN  # noqa: E402
+
+MUTANT = [sys.executable, str(ROOT / "tests" / "mutants" / "reference_mutant.py")]
+PLUGINCONF = [sys.executable, "-m", "pluginconf"]
+# The fuzzer must find each bug within this many examples (shrinking included).
+FIND_WITHIN = 400
+# What each bug shrinks to: (the property, words the shrunk example must show).
+EXPECTED = {
+    "chunk-off-by-one": (
+        "plugin/serve-http/echo-roundtrip",
+        ["FuzzBody(size=65537", "pieces=(65537,)", "FuzzRequest('GET', '/echo', '', ())"],
+    ),
+    "fourth-header-value": (
+        "plugin/serve-http/echo-roundtrip",
+        ["FuzzBody(size=0", "('', '', '', '')"],
+    ),
+}
+
+
+def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*PLUGINCONF, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+
+
+def test_every_hidden_bug_has_an_expectation():
+    assert set(EXPECTED) == set(HIDDEN)
+
+
+@pytest.mark.parametrize("bug", sorted(HIDDEN))
+def test_the_fixed_cases_do_not_find_the_bug(bug, tmp_path):
+    report = tmp_path / "report.json"
+    result = run("plugin", "--profile", "sdk", "--json", str(report), "--", *MUTANT, bug)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    outcomes = {c["outcome"] for c in json.loads(report.read_text())["cases"]}
+    assert outcomes <= {"passed", "skipped"}
+
+
+@pytest.mark.parametrize("bug", sorted(HIDDEN))
+def test_fuzzing_finds_the_bug_and_shrinks_it(bug, tmp_path):
+    prop, shown = EXPECTED[bug]
+    report_path = tmp_path / "fuzz.json"
+    args = ["--profile", "sdk", "--seed", "1", "--examples", str(FIND_WITHIN)]
+    result = run(
+        "fuzz", "plugin", *args, "--property", prop, "--json", str(report_path),
+        "--", *MUTANT, bug,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = json.loads(report_path.read_text())
+    assert report["examples"] <= FIND_WITHIN
+    [failure] = report["failures"]
+    assert failure["property"] == prop
+    for words in shown:
+        assert words in failure["example"], failure["example"]
+    assert "Shrunk example" in result.stdout and failure["reproduce"] in result.stdout
+
+    # The printed command replays exactly that example, once, and fails again.
+    replay_json = tmp_path / "replay.json"
+    replay = subprocess.run(
+        [*PLUGINCONF, *_with_json(failure["reproduce"], replay_json)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert replay.returncode == 1, replay.stdout + replay.stderr
+    replayed = json.loads(replay_json.read_text())
+    assert replayed["examples"] == 1
+    assert replayed["failures"][0]["example"] == failure["example"]
+
+
+def _with_json(command: str, path: Path) -> list[str]:
+    """The printed command's arguments, with --json before the target's ``--``."""
+    words = shlex.split(command)
+    assert words[0] == "pluginconf"
+    split = words.index("--")
+    return [*words[1:split], "--json", str(path), *words[split:]]
