@@ -95,7 +95,7 @@ def run_property(prop: FuzzProperty, ctx: FuzzContext, run: CampaignSettings) ->
         # the database of --db) replace the settings it left.
         test = hypothesis_settings(prop, run)(test)
         # Hypothesis reports a replayed example here rather than in the exception's notes.
-        with with_reporter(reported.append):
+        with with_reporter(lambda value: reported.append(str(value))):
             test()
     except DidNotReproduce:
         result.notes.append("the example no longer fails: it passed when replayed")

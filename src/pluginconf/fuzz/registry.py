@@ -16,12 +16,12 @@ class PropertySelectionError(ValueError):
 def load_properties(target: FuzzTarget) -> list[FuzzProperty]:
     # Imported here: each target's properties pull in that target's machinery.
     if target is FuzzTarget.PLUGIN:
-        from pluginconf.fuzz import plugin_properties
+        from pluginconf.fuzz.plugin_properties import PROPERTIES as PLUGIN_PROPERTIES
 
-        return list(plugin_properties.PROPERTIES)
-    from pluginconf.fuzz import host_machine
+        return list(PLUGIN_PROPERTIES)
+    from pluginconf.fuzz.host_machine import PROPERTIES as HOST_PROPERTIES
 
-    return list(host_machine.PROPERTIES)
+    return list(HOST_PROPERTIES)
 
 
 def select(
