@@ -1,14 +1,20 @@
 """The host target's properties: a state machine over supervision, and refused handshakes.
 
 ``host/lifecycle/state-machine`` drives a host through its adapter as an application and a
-hostile machine would: it loads up to three fake plugins (well-behaved, with slow hooks, or
-with flapping health), fires hooks and HTTP bursts at them, kills, hangs and stalls their
-processes, alone or by fault schedules (faults.py) under traffic, changes their configuration,
-disables and enables them. After every step it waits, on WatchPlugin, until each plugin has
-settled, and checks what the host reports against what the fakes observed and what the
-process table shows (SPEC §17): the transitions, the restarts against the policy, one live
-process per active plugin and none left behind otherwise, exact answers from undisturbed
-plugins, and no call outliving its deadline.
+hostile machine would. Its steps load up to three fake plugins (well-behaved, with slow
+hooks, or with flapping health; some with a process in their group that only a group kill
+ends), fire ExecuteCommand, filter-chain and notification posts, send HTTP /echo bursts,
+kill, hang and stall plugin processes (alone, or by a fault schedule under traffic, see
+faults.py), change configurations, disable and enable plugins. Calls that outlive their
+deadline fail the step at once, whatever the plugin's state.
+
+After every step it waits, on WatchPlugin, until each plugin rests (active or failed, or
+stopped), and checks what the host reports against what the fakes observed and what the
+process table shows: the transitions follow SV-1's table; restarts follow the policy (SV-8,
+SV-9); an active plugin has exactly the one live process the host names, activated as LC-1
+says; every other process, its process group and its socket directory are gone (SV-16 to
+SV-18); what the fakes received is what was sent (HK-14); changes to one plugin never
+overlap (LC-3); a plugin left alone does not crash (SV-20), and answers exactly.
 
 ``host/launch/malformed-handshake`` makes a fake print a broken handshake line and checks that
 the host refuses it with an error kind the SPEC allows for that very line (HS-18 to HS-22).
@@ -25,6 +31,7 @@ import ipaddress
 import itertools
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -49,7 +56,13 @@ from hypothesis.stateful import (
 )
 
 from pluginconf.control import control_pb2
-from pluginconf.fuzz.faults import FaultAction, ScheduledFault, SignalInjector, fault_schedules
+from pluginconf.fuzz.faults import (
+    FLAP_PULSES,
+    FaultAction,
+    ScheduledFault,
+    SignalInjector,
+    fault_schedules,
+)
 from pluginconf.fuzz.handshake import malformed_lines
 from pluginconf.fuzz.host_context import CLOSE_BOUND_S, HostFuzzContext
 from pluginconf.fuzz.http import KIB, body_sizes
@@ -72,20 +85,24 @@ Transition = control_pb2.Transition
 
 # -- timing ------------------------------------------------------------------------------------
 
-# Allowed beyond every bound the SPEC sets: the adapter's round trip on a loaded machine.
+# Allowed beyond every deadline the SPEC sets: the adapter's round trip on a loaded machine.
 SLACK_S = 3.0
+# Allowed beyond a detection the SPEC bounds (a hang, an exit): the host's own timers too
+# run late on a loaded machine.
+DETECTION_SLACK_S = 5.0
 # Host and fakes date events with the same clock; this covers the order of two events.
 CLOCK_SLACK_S = 0.25
 HEALTH_INTERVAL_S = 0.2
 HEALTH_TIMEOUT_S = 0.5
-START_TIMEOUT_S = 10.0
+# Generous: a fake is a Python process, and starting one on a loaded machine takes seconds.
+START_TIMEOUT_S = 20.0
 STOP_GRACE_S = 0.5
 DEACTIVATE_S = 10.0  # OnDeactivate's deadline, fixed by LC-9
 EXIT_DETECTION_S = 10.0  # SV-3
 # How long a process the host stopped, killed or gave up may take to be gone and reaped.
 GONE_S = 5.0
 # How long after a failed call the host may take to report the change that explains it.
-DETECT_S = HEALTH_INTERVAL_S + HEALTH_TIMEOUT_S + 2.0
+DETECT_S = HEALTH_INTERVAL_S + HEALTH_TIMEOUT_S + DETECTION_SLACK_S
 START_BOUND_S = START_TIMEOUT_S + SLACK_S + 2.0
 HTTP_BOUND_S = 20.0
 DISABLE_BOUND_S = DEACTIVATE_S + 3 * STOP_GRACE_S + SLACK_S
@@ -211,6 +228,9 @@ def plugin_setups(draw: st.DrawFn) -> PluginSetup:
         scenario["hook_delay_ms"] = draw(st.integers(1, 300))
     elif kind == Kind.FLAPPING:
         scenario["health"] = {"flap_every_s": draw(st.sampled_from([1.0, 1.5, 2.5]))}
+    if draw(st.booleans()):
+        # A `sleep` in the plugin's process group that only a group kill ends (SV-16).
+        scenario["spawn_grandchild"] = {"seconds": 120}
     policy = Policy(
         hook_timeout_s=draw(st.sampled_from([1.0, 1.5, 2.0])),
         restart_limit=draw(st.integers(2, 5)),
@@ -272,16 +292,35 @@ posts = st.builds(
 
 @dataclass(frozen=True)
 class Call:
-    """One call of a burst of traffic: ``command``, or an /echo of ``body`` when given."""
+    """One call of a burst of traffic, ``delay_ms`` into it, to the plugin at ``target``:
+    an /echo of ``body``, a ``configuration`` change, a ``post`` through the filter chain
+    (every plugin's), or else ``command``."""
 
+    delay_ms: int
     target: int
     command: str = ""
     body: Body | None = None
+    configuration: Mapping[str, str] | None = None
+    post: PostDraw | None = None
+
+    def describe(self) -> str:
+        if self.body is not None:
+            return f"POST /echo of {self.body.describe()}"
+        if self.configuration is not None:
+            return f"OnConfigurationChange({shown(self.configuration)})"
+        if self.post is not None:
+            return f"MessageWillBePosted({shown(self.post.message)})"
+        return f"ExecuteCommand {shown(self.command)}"
 
 
+# Spread over about as long as a fault schedule lasts, so that faults meet calls in flight.
+_delays = st.integers(0, 1000)
+_targets = st.integers(0, MAX_PLUGINS - 1)
 calls = st.one_of(
-    st.builds(Call, st.integers(0, MAX_PLUGINS - 1), command=commands),
-    st.builds(Call, st.integers(0, MAX_PLUGINS - 1), body=bodies),
+    st.builds(Call, _delays, _targets, command=commands),
+    st.builds(Call, _delays, _targets, body=bodies),
+    st.builds(Call, _delays, _targets, configuration=configurations()),
+    st.builds(Call, _delays, _targets, post=posts),
 )
 
 
@@ -302,16 +341,17 @@ def acceptable_configurations(
     changes: Sequence[ConfigChange], at: float
 ) -> list[Mapping[str, str]]:
     """The configurations a process activated at ``at`` may be given (LC-1: the complete
-    current one): the last accepted before ``at``, or any change still pending then."""
-    ok: list[Mapping[str, str]] = []
-    for change in changes:
+    current one). A change the host accepted before ``at`` replaces those that ended before
+    it was sent; one sent meanwhile may have been applied after it, and one that was
+    refused, or still pending at ``at``, may be current too."""
+    candidates: list[ConfigChange] = []
+    for change in changes:  # in the order sent
         if change.sent > at:
             break
         if change.accepted and change.done < at:
-            ok = [change.configuration]
-        else:
-            ok.append(change.configuration)
-    return ok
+            candidates = [c for c in candidates if c.done > change.sent]
+        candidates.append(change)
+    return [c.configuration for c in candidates]
 
 
 @dataclass
@@ -323,9 +363,9 @@ class Tracked:
     enables: list[float]  # wall time of each EnablePlugin sent (LoadPlugin's enable included)
     configurations: list[ConfigChange]
     enabled: bool = True
-    # Until then (monotonic) calls may fail: a fault was injected, or a call failed and may
-    # have counted towards the circuit (SV-11), which then needs its cooldown.
-    disturbed_until: float = 0.0
+    # (from, to), monotonic: calls may fail or be late then. A fault was injected, or a
+    # call failed and may have counted towards the circuit (SV-11), which needs its cooldown.
+    disturbances: list[tuple[float, float]] = field(default_factory=list)
     # Until then (wall) the plugin's crashes are the machine's doing (SV-20 otherwise).
     faulted_until: float = 0.0
     seen: int = 0  # transitions already checked for SV-20
@@ -341,17 +381,25 @@ class Tracked:
     def policy(self) -> Policy:
         return self.setup.policy
 
+    @property
+    def disturbed_until(self) -> float:
+        return max((end for _, end in self.disturbances), default=0.0)
+
     def disturb(self, for_s: float = 0.0) -> None:
         """Something happened to the plugin now, lasting ``for_s``: answers may be wrong
         until its effects (health detection, a restart, the breaker's cooldown) are over."""
         settle = self.policy.breaker_cooldown_s + self.policy.hook_timeout_s + 1.0
-        self.disturbed_until = max(self.disturbed_until, time.monotonic() + for_s + settle)
+        now = time.monotonic()
+        self.disturbances.append((now, now + for_s + settle))
         self.acted_on(for_s)
+
+    def disturbed_at(self, at: float) -> bool:
+        return any(start <= at <= end for start, end in self.disturbances)
 
     def acted_on(self, for_s: float = 0.0) -> None:
         """The machine changes the plugin's state now, for ``for_s``: the crashes and stops
         until its effects are over are not the host's own doing (SV-20)."""
-        fault = for_s + self.policy.hang_detection_s + SLACK_S
+        fault = for_s + self.policy.hang_detection_s + DETECTION_SLACK_S
         self.faulted_until = max(self.faulted_until, time.time() + fault)
 
     def __repr__(self) -> str:
@@ -384,10 +432,13 @@ class Answer:
 
 @dataclass(frozen=True)
 class Proc:
-    """A plugin process, as its fake reported starting."""
+    """A plugin process, as its fake reported starting, or a process it started in its
+    group (``parent`` is then that plugin process)."""
 
     pid: int
     started_wall: float
+    parent: int = 0
+    socket_dir: str = ""  # PLUGIN_UNIX_SOCKET_DIR, as the host gave it (HS-4)
 
     def find(self) -> psutil.Process | None:
         return SignalInjector.process(self.pid, self.started_wall)
@@ -400,13 +451,29 @@ class Proc:
             status = proc.status()
         except psutil.Error:
             return f"{self.pid} (gone)"
+        if self.parent:
+            return f"{self.pid} (started by {self.parent} in its process group; {status}; SV-16)"
         if status == psutil.STATUS_ZOMBIE:
             return f"{self.pid} (a zombie: exited, not reaped; SV-17)"
         return f"{self.pid} ({status}; SV-16)"
 
 
 def processes(fake: FakePlugin) -> list[Proc]:
-    return [Proc(e.pid, e.wall) for e in fake.events("started")]
+    return [Proc(e.pid, e.wall, socket_dir=_socket_dir(e)) for e in fake.events("started")]
+
+
+def _socket_dir(started: Observed) -> str:
+    env = started.get("env", {})
+    return str(env.get("PLUGIN_UNIX_SOCKET_DIR", "")) if isinstance(env, dict) else ""
+
+
+def grandchildren(fake: FakePlugin) -> list[Proc]:
+    """The processes the plugin's processes started in their group (spawn_grandchild)."""
+    return [
+        Proc(int(e.get("grandchild_pid", 0)), e.wall, parent=e.pid)
+        for e in fake.events("grandchild")
+        if e.get("grandchild_pid")
+    ]
 
 
 def runs(proc: Proc) -> bool:
@@ -426,6 +493,20 @@ async def still_there(procs: Sequence[Proc], timeout_s: float) -> list[Proc]:
     deadline = time.monotonic() + timeout_s
     while True:
         left = [p for p in procs if p.find() is not None]
+        if not left or time.monotonic() >= deadline:
+            return left
+        await asyncio.sleep(0.05)
+
+
+def _existing(paths: Sequence[str]) -> list[str]:
+    return [p for p in paths if os.path.lexists(p)]  # a stat each: nothing to wait for
+
+
+async def paths_left(paths: Sequence[str], timeout_s: float) -> list[str]:
+    """Wait (polling: a removal has no event) until none of ``paths`` exists."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = _existing(paths)
         if not left or time.monotonic() >= deadline:
             return left
         await asyncio.sleep(0.05)
@@ -466,6 +547,12 @@ def _key(post: hooks_pb2.Post) -> bytes:
 def describe_error(error: control_pb2.HostError) -> str:
     text = f"{error.kind}: {error.message}"
     return f"{text} (code {error.code})" if error.code else text
+
+
+def describe_step(step: control_pb2.FilterStep) -> str:
+    return (
+        f"{step.outcome} ({describe_error(step.error)})" if step.HasField("error") else step.outcome
+    )
 
 
 def shown(value: object, limit: int = 120) -> str:
@@ -606,6 +693,28 @@ def start_problems(transitions: Sequence[Transition], started: Sequence[Observed
     return problems
 
 
+def overlapping_changes(events: Sequence[Observed]) -> list[tuple[Observed, Observed]]:
+    """Pairs of OnConfigurationChange calls to one process where the second arrived before
+    the first had ended, from a fake's call and call_end events."""
+    in_progress: dict[int, Observed] = {}
+    pairs = []
+    for event in sorted(events, key=lambda e: (e.pid, e.seq)):
+        if event.get("hook") != "OnConfigurationChange":
+            continue
+        first = in_progress.get(event.pid)
+        if event.event == "call":
+            if first is not None:
+                pairs.append((first, event))
+            in_progress[event.pid] = event
+        elif (
+            event.event == "call_end"
+            and first is not None
+            and first.get("call") == event.get("call")
+        ):
+            del in_progress[event.pid]
+    return pairs
+
+
 def lifecycle_problems(tracked: Tracked, pid: int) -> list[str]:
     """HK-1, LC-1: the active process got Implemented first, then OnConfigurationChange
     with the complete current configuration, then OnActivate."""
@@ -657,8 +766,10 @@ class HostMachine(RuleBasedStateMachine):
         self.loads = 0  # load rules run, loaded or not: their precondition
         self.posts: set[bytes] = set()  # every post sent, serialized (HK-14)
         self.serial = itertools.count(1)
+        # The first example starts the adapter, which has the suite's start timeout.
+        bound = self.context.options.start_timeout_s + 30.0
         self.target: HostTarget = self.run(
-            self.context.open_target(), 60.0, "opening the host under test"
+            self.context.open_target(), bound, "opening the host under test"
         )
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -856,8 +967,14 @@ class HostMachine(RuleBasedStateMachine):
             raise self._fail(tracked, f"{what}, with the plugin {before.state}: {problem}", after)
 
     async def _call(self, tracked: Tracked, call: Call) -> Answer:
+        await asyncio.sleep(call.delay_ms / 1000)  # the traffic's timing, not a wait
         if call.body is not None:
             return await self._echo(tracked, call.body)
+        if call.configuration is not None:
+            return await self._change(tracked, call.configuration)
+        if call.post is not None:
+            await self._chain(call.post.post())
+            return Answer(None)
         return await self._command(tracked, call.command)
 
     # -- rules: plugins -----------------------------------------------------------------------
@@ -965,19 +1082,46 @@ class HostMachine(RuleBasedStateMachine):
         await tracked.fake.enable()
         await self._await_start(tracked, "enabled again")
 
-    @rule(plugin=plugins, configuration=configurations())
-    def configure(self, plugin: Tracked, configuration: dict[str, str]) -> None:
+    @rule(plugin=plugins, changes=st.lists(configurations(), min_size=1, max_size=2))
+    def configure(self, plugin: Tracked, changes: list[Mapping[str, str]]) -> None:
         if self.stopped:
             return
-        bound = 2 * plugin.policy.hook_timeout_s + FIREHOOK_GRACE_S + DETECT_S + 10
-        self.step(self._configure(plugin, configuration), bound, f"configuring {plugin.id!r}")
+        bound = 2 * len(changes) * plugin.policy.hook_timeout_s + FIREHOOK_GRACE_S + DETECT_S + 10
+        self.step(self._configure(plugin, changes), bound, f"configuring {plugin.id!r}")
 
-    async def _configure(self, tracked: Tracked, configuration: dict[str, str]) -> None:
-        """LC-3: the new configuration reaches the active plugin exactly; it waits at most
-        for an activation's OnConfigurationChange in progress, then its own call."""
+    async def _configure(self, tracked: Tracked, changes: list[Mapping[str, str]]) -> None:
+        """LC-3: each new configuration reaches the active plugin exactly; two sent at once
+        reach it one after the other (checked after the step)."""
         before = await self._before(tracked)
-        deadline = 2 * tracked.policy.hook_timeout_s
-        tracked.configurations.append(ConfigChange(before.at, math.inf, dict(configuration), False))
+        answers = await asyncio.gather(*(self._change(tracked, c, len(changes)) for c in changes))
+        got = [
+            dict(received(c, hooks_pb2.OnConfigurationChangeRequest).configuration)
+            for c in tracked.fake.calls("OnConfigurationChange")
+            if c.monotonic >= before.at
+        ]
+        for configuration, answer in zip(changes, answers, strict=True):
+            if (
+                answer.problem is None
+                and before.state == "active"
+                and dict(configuration) not in got
+            ):
+                answer = Answer(
+                    f"the fake received no OnConfigurationChange with {shown(configuration)} "
+                    f"(it received {shown(got)}) (LC-3, HK-14)"
+                )
+            what = f"OnConfigurationChange({shown(configuration)}) on {tracked.id!r}"
+            await self._judge(tracked, before, answer, what, "LC-3, HK-14")
+
+    async def _change(
+        self, tracked: Tracked, configuration: Mapping[str, str], at_once: int = 1
+    ) -> Answer:
+        """A configuration change through the host. It may wait for the others sent at once
+        and an activation in progress (LC-3: never concurrent), each with its deadline."""
+        deadline = (at_once + 1) * tracked.policy.hook_timeout_s
+        sent = time.monotonic()
+        # Known before it is sent, for a call that arrives meanwhile; completed once answered.
+        index = len(tracked.configurations)
+        tracked.configurations.append(ConfigChange(sent, math.inf, dict(configuration), False))
         try:
             outcome = await tracked.fake.configure(
                 configuration, timeout_s=deadline + FIREHOOK_GRACE_S
@@ -985,32 +1129,14 @@ class HostMachine(RuleBasedStateMachine):
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise
-            raise self._fail(
-                tracked, "the configuration change did not end (LC-3, HK-11)"
-            ) from None
+            return Answer(None, "the configuration change did not end (LC-3, HK-11)")
         done = time.monotonic()
         accepted = not outcome.HasField("error")
-        # Recorded once answered; known before sent, for a call that arrives meanwhile.
-        tracked.configurations[-1] = ConfigChange(before.at, done, dict(configuration), accepted)
-        answer = Answer(
+        tracked.configurations[index] = ConfigChange(sent, done, dict(configuration), accepted)
+        return Answer(
             None if accepted else f"the host returned {describe_error(outcome.error)}",
-            self._check_deadline(
-                "OnConfigurationChange", done - before.at, deadline, "LC-3, HK-11"
-            ),
+            self._check_deadline("OnConfigurationChange", done - sent, deadline, "LC-3, HK-11"),
         )
-        if answer.problem is None and before.state == "active":
-            got = [
-                dict(received(c, hooks_pb2.OnConfigurationChangeRequest).configuration)
-                for c in tracked.fake.calls("OnConfigurationChange")
-                if c.monotonic >= before.at
-            ]
-            if configuration not in got:
-                answer = Answer(
-                    f"the fake received no OnConfigurationChange with {shown(configuration)} "
-                    f"(it received {shown(got)}) (LC-3, HK-14)"
-                )
-        what = f"OnConfigurationChange({shown(configuration)}) on {tracked.id!r}"
-        await self._judge(tracked, before, answer, what, "LC-3, HK-14")
 
     # -- rules: hooks and HTTP ----------------------------------------------------------------
 
@@ -1059,9 +1185,26 @@ class HostMachine(RuleBasedStateMachine):
         self.step(self._filter(post.post()), bound, "MessageWillBePosted")
 
     async def _filter(self, post: hooks_pb2.Post) -> None:
-        """FL-1, FL-2, FL-6: every fake keeps the post and a failing step passes it on, so
-        the post leaving the chain is the one sent, whatever happens to the plugins."""
+        """FL-1: each active plugin keeps the post as sent, and says so."""
         befores = [(p, await self._before(p)) for p in self.tracked]
+        outcome = await self._chain(post)
+        for tracked, before in befores:
+            if before.state != "active":
+                continue
+            steps = [s for s in outcome.steps if s.plugin_id == tracked.id]
+            problem = None
+            if len(steps) != 1 or steps[0].outcome != "keep":
+                got = [describe_step(s) for s in steps]
+                problem = f"its steps in the chain were {got}; expected one 'keep' (FL-1)"
+            else:
+                problem = self._post_received(tracked, "MessageWillBePosted", post, before)
+            what = f"MessageWillBePosted to {tracked.id!r}"
+            await self._judge(tracked, before, Answer(problem), what, "FL-1, HK-14")
+
+    async def _chain(self, post: hooks_pb2.Post) -> control_pb2.FilterOutcome:
+        """The post through the filter chain. Every fake keeps it and a failing step passes
+        it on (FL-2, FL-5, FL-6), so whatever befalls the plugins the post leaving the chain
+        is the one sent; the chain is one call after another, each with its deadline."""
         self.posts.add(_key(post))
         deadline = self._chain_bound()
         start = time.monotonic()
@@ -1075,29 +1218,17 @@ class HostMachine(RuleBasedStateMachine):
             ) from None
         late = self._check_deadline("the chain", time.monotonic() - start, deadline, "HK-11, FL-1")
         if late is not None:
-            raise PropertyFailed(f"MessageWillBePosted through {len(befores)} plugins: {late}")
+            raise PropertyFailed(f"MessageWillBePosted through the chain: {late}")
         if outcome.rejected or outcome.post != post:
+            steps = [f"{s.plugin_id}: {describe_step(s)}" for s in outcome.steps]
             raise PropertyFailed(
                 f"the filter chain {'rejected' if outcome.rejected else 'changed'} the post "
                 f"(by {outcome.rejected_by!r}: {outcome.rejection_reason!r}); every fake keeps "
                 "it and a failing step passes it on unchanged (FL-2, FL-5, FL-6)\n"
-                f"sent: {shown(post, 400)}\nleft the chain: {shown(outcome.post, 400)}"
+                f"sent: {shown(post, 400)}\nleft the chain: {shown(outcome.post, 400)}\n"
+                f"steps: {steps}"
             )
-        for tracked, before in befores:
-            if before.state != "active":
-                continue
-            steps = [s for s in outcome.steps if s.plugin_id == tracked.id]
-            problem = None
-            if len(steps) != 1 or steps[0].outcome != "keep":
-                got = [
-                    f"{s.outcome} {describe_error(s.error) if s.HasField('error') else ''}"
-                    for s in steps
-                ]
-                problem = f"its steps in the chain were {got}; expected one 'keep' (FL-1)"
-            else:
-                problem = self._post_received(tracked, "MessageWillBePosted", post, before)
-            what = f"MessageWillBePosted to {tracked.id!r}"
-            await self._judge(tracked, before, Answer(problem), what, "FL-1, HK-14")
+        return outcome
 
     @rule(post=posts)
     def notify_post(self, post: PostDraw) -> None:
@@ -1209,7 +1340,7 @@ class HostMachine(RuleBasedStateMachine):
     def hang(self, plugin: Tracked) -> None:
         if self.stopped:
             return
-        bound = plugin.policy.hang_detection_s + SLACK_S + GONE_S + 10
+        bound = plugin.policy.hang_detection_s + DETECTION_SLACK_S + GONE_S + 10
         self.step(self._hang(plugin), bound, f"hanging {plugin.id!r}")
 
     async def _hang(self, tracked: Tracked) -> None:
@@ -1223,13 +1354,25 @@ class HostMachine(RuleBasedStateMachine):
         stopped_at = time.time()
         self.injector.stop(found)
         note(f"stopped process {proc.pid} of {tracked.id!r} (SIGSTOP)")
-        await self._expect_hang_noticed(tracked, proc, len(status.transitions), stopped_at, True)
+        # Meanwhile, calls reach the hung process: they must end, the chain failing open.
+        post = hooks_pb2.Post(id=f"hang-{proc.pid}", message=f"to a hung plugin {NON_BMP}")
+        outcomes = await asyncio.gather(
+            self._expect_hang_noticed(tracked, proc, len(status.transitions), stopped_at, True),
+            self._command(tracked, f"/hung {proc.pid} {NON_BMP}"),
+            self._chain(post),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            if isinstance(outcome, Answer) and outcome.fatal is not None:
+                raise self._fail(tracked, f"ExecuteCommand to a hung process: {outcome.fatal}")
 
     async def _expect_hang_noticed(
         self, tracked: Tracked, proc: Proc, after: int, stopped_at: float, alone: bool
     ) -> None:
         policy = tracked.policy
-        bound = policy.hang_detection_s + SLACK_S
+        bound = policy.hang_detection_s + DETECTION_SLACK_S
         why = (
             f"process {proc.pid} of {tracked.id!r} stopped answering (SIGSTOP); with a health "
             f"check every {policy.health_interval_s:g}s and a {policy.health_timeout_s:g}s "
@@ -1284,7 +1427,7 @@ class HostMachine(RuleBasedStateMachine):
         if self.stopped:
             return
         length = sum(f.delay_ms + f.pause_ms for f in schedule) / 1000
-        bound = length + HTTP_BOUND_S + DETECT_S * len(burst) + EXIT_DETECTION_S + GONE_S + 20
+        bound = length + 1 + HTTP_BOUND_S + DETECT_S * len(burst) + EXIT_DETECTION_S + GONE_S + 20
         self.step(self._fault_schedule(schedule, burst), bound, "a fault schedule under traffic")
 
     async def _fault_schedule(
@@ -1298,23 +1441,22 @@ class HostMachine(RuleBasedStateMachine):
         for index in {f.target % len(plugins) for f in schedule}:
             plugins[index].disturb(length)
         befores = {p.id: await self._before(p) for p in plugins}
-        note("schedule: " + "; ".join(f.describe() for f in schedule))
         hung: list[tuple[Tracked, Proc, int, float]] = []
         dealing = asyncio.ensure_future(self._deal(schedule, plugins, hung))
         try:
-            answers = await asyncio.gather(
-                *(self._call(plugins[c.target % len(plugins)], c) for c in burst)
+            # Every call runs to its end, a failing one too: none is left behind running.
+            outcomes = await asyncio.gather(
+                *(self._call(plugins[c.target % len(plugins)], c) for c in burst),
+                return_exceptions=True,
             )
         finally:
             await dealing
-        for call, answer in zip(burst, answers, strict=True):
+        for call, outcome in zip(burst, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
             tracked = plugins[call.target % len(plugins)]
-            what = (
-                f"POST /echo of {call.body.describe()}"
-                if call.body is not None
-                else f"ExecuteCommand {shown(call.command)}"
-            ) + f" to {tracked.id!r} during the schedule"
-            await self._judge(tracked, befores[tracked.id], answer, what, "SV-20, RR-1, SE-10")
+            what = f"{call.describe()} to {tracked.id!r} during the schedule"
+            await self._judge(tracked, befores[tracked.id], outcome, what, "SV-20, RR-1, SE-10")
         for tracked, proc, after, stopped_at in hung:
             await self._expect_hang_noticed(tracked, proc, after, stopped_at, False)
 
@@ -1333,13 +1475,14 @@ class HostMachine(RuleBasedStateMachine):
             status, proc, found = running
             if proc.pid in self.injector.stopped and fault.action is not FaultAction.KILL:
                 continue  # already hanging: stopping it again, or resuming it, changes nothing
+            note(f"{fault.describe()}: process {proc.pid} of {tracked.id!r}")
             if fault.action is FaultAction.KILL:
                 self.injector.kill(found)
             elif fault.action is FaultAction.HANG:
                 if self.injector.stop(found):
                     hung.append((tracked, proc, len(status.transitions), time.time()))
             else:
-                pulses = 1 if fault.action is FaultAction.SLOW else 3
+                pulses = 1 if fault.action is FaultAction.SLOW else FLAP_PULSES
                 await self._pulse(found, fault.pause_ms / 1000, pulses)
 
     async def _pulse(self, found: psutil.Process, pause_s: float, pulses: int) -> None:
@@ -1364,6 +1507,7 @@ class HostMachine(RuleBasedStateMachine):
     async def _check_all(self) -> None:
         for tracked in self.tracked:
             self._check_delivered(tracked)
+            self._check_changes_apart(tracked)
             status = await self._check_plugin(tracked)
             self._check_quiet(tracked, status)
             await self._probe(tracked, status)
@@ -1381,6 +1525,19 @@ class HostMachine(RuleBasedStateMachine):
                     "machine never sent; a host delivers every string exactly (HK-14)",
                 )
         tracked.delivered = len(calls)
+
+    def _check_changes_apart(self, tracked: Tracked) -> None:
+        """LC-3: a process gets one configuration change at a time. An undisturbed fake
+        answers well within the deadline, so a second change that reaches it meanwhile was
+        sent while the host still waited for the first."""
+        for first, second in overlapping_changes(tracked.fake.events()):
+            if not tracked.disturbed_at(second.monotonic):
+                raise self._fail(
+                    tracked,
+                    f"process {second.pid} received OnConfigurationChange (call "
+                    f"{second.get('call')}) while call {first.get('call')} was still in "
+                    "progress; a plugin's configuration changes are never concurrent (LC-3)",
+                )
 
     def _undelivered(self, tracked: Tracked, call: Observed) -> str | None:
         """What the call carries, when the machine did not send it; else None."""
@@ -1420,12 +1577,12 @@ class HostMachine(RuleBasedStateMachine):
         """The state agrees with the processes, and the transitions with the SPEC."""
         for _ in range(3):
             status = await self._settle(tracked)
-            procs = processes(tracked.fake)
+            procs, spawned = processes(tracked.fake), grandchildren(tracked.fake)
             latest = await tracked.fake.status()
             if moved_on(status)(latest):
                 continue
             try:
-                problem = await self._process_problem(tracked, status, procs)
+                problem = await self._process_problem(tracked, status, procs, spawned)
             except _Moved:
                 continue
             if problem is not None:
@@ -1446,9 +1603,10 @@ class HostMachine(RuleBasedStateMachine):
         return latest
 
     async def _process_problem(
-        self, tracked: Tracked, status: Status, procs: list[Proc]
+        self, tracked: Tracked, status: Status, procs: list[Proc], spawned: list[Proc]
     ) -> str | None:
-        """One live process for an active plugin, the one the host names; none else."""
+        """One live process for an active plugin, the one the host names; none else, and
+        nothing left of the others' process groups."""
         current: Proc | None = None
         if status.state == "active":
             pid = status.pid or (procs[-1].pid if procs else 0)
@@ -1467,10 +1625,18 @@ class HostMachine(RuleBasedStateMachine):
                     f"within {EXIT_DETECTION_S:g}s (SV-3)"
                 )
         others = [p for p in procs if p is not current]
+        others += [g for g in spawned if current is None or g.parent != current.pid]
         left = await still_there(others, GONE_S)
-        if not left:
-            return None
         running = f"process {current.pid}" if current is not None else "no process"
+        if not left:
+            dirs = await paths_left([p.socket_dir for p in others if p.socket_dir], GONE_S)
+            if not dirs:
+                return None
+            return (
+                f"the host reports {tracked.id!r} {status.state}, running {running}; the "
+                f"socket directories it made for processes that have exited are still there "
+                f"{GONE_S:g}s later: {dirs} (SV-18)"
+            )
         return (
             f"the host reports {tracked.id!r} {status.state}, running {running}; {GONE_S:g}s "
             f"later these other processes of the plugin are still there: "
@@ -1568,7 +1734,11 @@ def state_machine_property(steps: int = STEPS) -> FuzzProperty:
 
 # -- host/launch/malformed-handshake -----------------------------------------------------------
 
-REFUSAL_START_TIMEOUT_S = 3.0
+# A line without '|' is skipped as noise (HS-18), and then only the start timeout ends the
+# wait: short for those, so that they cost little; a start timeout comes out either way. Any
+# other line is refused once printed, and the fake needs time to start and print it.
+NOISE_START_TIMEOUT_S = 3.0
+REFUSAL_START_TIMEOUT_S = 20.0
 CONNECT_TIMEOUT_S = 5.0  # HS-20's default: an unreachable address takes this long
 REFUSAL_BOUND_S = REFUSAL_START_TIMEOUT_S + CONNECT_TIMEOUT_S + 15.0
 MALFORMED = "handshake_malformed"
@@ -1665,7 +1835,7 @@ async def _refused(target: HostTarget, line: str) -> None:
         name="hs",
         wait_active=False,
         restart_limit=1,
-        start_timeout_s=REFUSAL_START_TIMEOUT_S,
+        start_timeout_s=NOISE_START_TIMEOUT_S if "|" not in line else REFUSAL_START_TIMEOUT_S,
         backoff_base_s=0.05,
         backoff_max_s=0.1,
     )

@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 from pluginconf.v1 import hooks_pb2
 
 M = TypeVar("M", bound=Message)
-T = TypeVar("T")
 
 #: Longest string or bytes value (UTF-8 bytes for strings), drawn rarely.
 MAX_TEXT_SIZE = 64 * 1024
@@ -359,7 +358,10 @@ def messages(
     plain name ("command", any message at any depth) to a strategy for its value: for a
     repeated field, the list; for a map, the dict; None leaves the field unset. The full name
     wins. Names that match no field are ignored, so one mapping can serve several messages.
-    Message fields nested deeper than ``max_depth`` are left unset, which ends recursion.
+
+    Message fields nested deeper than ``max_depth`` are left unset, which ends recursion; so
+    are nested messages' fields once MAX_NESTED_VALUES values have been drawn below the top
+    level, and the encoded size stays near MAX_MESSAGE_SIZE at most.
     """
     if max_depth < 0:
         raise ValueError(f"max_depth must be >= 0, not {max_depth}")
