@@ -47,7 +47,7 @@ FRAMING_HEADERS = frozenset(
     }
 )
 
-tokens = st.text(TCHAR, min_size=1, max_size=24)
+tokens = st.text(TCHAR, min_size=1, max_size=16)
 # Methods are case-sensitive tokens; ASGI presents them upper-cased, so the exact-echo
 # properties draw upper-case ones.
 methods = st.sampled_from(STANDARD_METHODS) | tokens.map(str.upper)
@@ -61,7 +61,7 @@ def _mixed_case(name: str, mask: int) -> str:
 # the UTF-8 text a host decodes from obs-text bytes (SPEC §14). Leading and trailing
 # whitespace is not part of a field value.
 _value_char = st.characters(exclude_categories=["Cc", "Cs", "Zl", "Zp"], exclude_characters="\x7f")
-field_values = st.text(_value_char, max_size=40).map(lambda v: v.strip(" \t"))
+field_values = st.text(_value_char, max_size=32).map(lambda v: v.strip(" \t"))
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,8 @@ Headers = tuple[tuple[str, tuple[str, ...]], ...]
 
 @functools.cache
 def header_lists(exclude: frozenset[str] = FRAMING_HEADERS) -> st.SearchStrategy[Headers]:
-    """Headers: distinct names (case-insensitively), in mixed case, each with 1 to 4 values.
+    """Headers: up to 5 distinct names (case-insensitively), in mixed case, each with 1 to 4
+    values.
 
     Strategies are built once (hence the cache): Hypothesis validates each new one."""
     one = st.tuples(
@@ -90,7 +91,7 @@ def header_lists(exclude: frozenset[str] = FRAMING_HEADERS) -> st.SearchStrategy
         st.integers(0, (1 << 24) - 1),
         st.lists(field_values, min_size=1, max_size=4).map(tuple),
     )
-    return st.lists(one, max_size=6, unique_by=lambda h: h[0].lower()).map(
+    return st.lists(one, max_size=5, unique_by=lambda h: h[0].lower()).map(
         lambda drawn: tuple((_mixed_case(name, mask), values) for name, mask, values in drawn)
     )
 
