@@ -97,3 +97,18 @@ def test_workers_share_one_database_that_replays_failures_first(tmp_path):
     replayed = json.loads(second.read_text())
     assert replayed["failures"][0]["example"] == report["failures"][0]["example"]
     assert replayed["examples"] < 10
+
+
+def test_a_campaign_against_the_reference_host(tmp_path):
+    path = tmp_path / "fuzz.json"
+    result = run("fuzz", "host", "--examples", "100", "--seed", "2", "--json", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(path.read_text())
+    assert report["target"] == "host"
+    assert report["command"] == ["pluginconf", "reference-host-adapter"]
+    assert [p["property"] for p in report["properties"]] == [
+        "host/lifecycle/state-machine",
+        "host/launch/malformed-handshake",
+    ]
+    assert all(p["examples"] >= 1 for p in report["properties"])
+    assert report["failures"] == []
