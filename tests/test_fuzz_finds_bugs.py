@@ -3,6 +3,11 @@
 Each hidden bug of tests/mutants/reference_mutant.py (HIDDEN) is a realistic fault in the
 SDK that the whole plugin suite passes. The fuzzer must find each within a bounded number of
 examples, shrink it to a small example, and print a command that replays it exactly.
+
+Each hidden bug of tests/mutants/host_mutant.py (HIDDEN there) is a realistic fault in the
+reference host that the whole host suite passes; the host state machine must find it within
+a bounded number of runs. Each run of the machine takes seconds, so these are long
+(``campaign``, left out of the default run: ``pytest -m campaign tests/test_fuzz_finds_bugs.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "mutants"))
 
+from host_mutant import HIDDEN as HOST_HIDDEN  # noqa: E402
 from reference_mutant import HIDDEN  # noqa: E402
 
 MUTANT = [sys.executable, str(ROOT / "tests" / "mutants" / "reference_mutant.py")]
@@ -33,6 +39,22 @@ EXPECTED = {
     "fourth-header-value": (
         "plugin/serve-http/echo-roundtrip",
         ["FuzzBody(size=0", "('', '', '', '')"],
+    ),
+}
+
+
+HOST_MUTANT = [sys.executable, str(ROOT / "tests" / "mutants" / "host_mutant.py")]
+# The host state machine must find each bug within this many runs (shrinking included); a run
+# is one example of the property, which runs a hundredth of --examples. Seed 1 found
+# restart-counter-never-resets in its 10 generated runs; shrinking, capped by Hypothesis at
+# 5 minutes, brought it to 72 runs and 14 steps.
+HOST_FIND_WITHIN = 100
+# (the property, words the evidence must show, at most this many steps in the shrunk example)
+HOST_EXPECTED = {
+    "restart-counter-never-resets": (
+        "host/lifecycle/state-machine",
+        ["(SV-8, SV-9)", "restart_limit", "must restart the plugin"],
+        24,
     ),
 }
 
@@ -95,3 +117,49 @@ def _with_json(command: str, path: Path) -> list[str]:
     assert words[0] == "pluginconf"
     split = words.index("--")
     return [*words[1:split], "--json", str(path), *words[split:]]
+
+
+# -- host bugs -------------------------------------------------------------------------------
+
+
+def test_every_hidden_host_bug_has_an_expectation():
+    assert set(HOST_EXPECTED) == set(HOST_HIDDEN)
+
+
+@pytest.mark.campaign
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("bug", sorted(HOST_HIDDEN))
+def test_the_fixed_host_cases_do_not_find_the_bug(bug, tmp_path):
+    report = tmp_path / "report.json"
+    # A smaller --max-body keeps it fast: the heavy body cases then skip.
+    args = ["--json", str(report), "--max-body", str(4 * 1024 * 1024)]
+    result = run("host", *args, "--", *HOST_MUTANT, bug)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    outcomes = {c["outcome"] for c in json.loads(report.read_text())["cases"]}
+    assert outcomes <= {"passed", "skipped"}
+
+
+@pytest.mark.campaign
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("bug", sorted(HOST_HIDDEN))
+def test_host_fuzzing_finds_the_bug_and_shrinks_it(bug, tmp_path):
+    prop, evidence, max_steps = HOST_EXPECTED[bug]
+    report_path = tmp_path / "fuzz.json"
+    args = ["--seed", "1", "--examples", "1000"]
+    result = run(
+        "fuzz", "host", *args, "--property", prop, "--json", str(report_path),
+        "--", *HOST_MUTANT, bug, timeout=1100,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = json.loads(report_path.read_text())
+    assert report["examples"] <= HOST_FIND_WITHIN
+    [failure] = report["failures"]
+    assert failure["property"] == prop
+    for words in evidence:
+        assert words in failure["message"], failure["message"]
+    steps = [
+        line
+        for line in failure["example"].splitlines()
+        if line.startswith("state.") and not line.startswith("state.teardown(")
+    ]
+    assert 1 <= len(steps) <= max_steps, failure["example"]

@@ -19,19 +19,17 @@ from hypothesis import given, settings
 from pluginconf.control import control_pb2
 from pluginconf.fuzz.campaign import CampaignSettings, PropertyRun, run_property
 from pluginconf.fuzz.faults import FaultAction, ScheduledFault, SignalInjector, fault_schedules
-from pluginconf.fuzz.host_context import HostFuzzContext
-from pluginconf.fuzz.host_machine import (
-    MALFORMED_HANDSHAKE,
-    PROPERTIES,
+from pluginconf.fuzz.host_checks import (
     ConfigChange,
-    Policy,
     acceptable_configurations,
-    expected_refusals,
     restart_problems,
     start_problems,
-    state_machine_property,
     transition_problems,
 )
+from pluginconf.fuzz.host_context import HostFuzzContext
+from pluginconf.fuzz.host_handshake import MALFORMED_HANDSHAKE, expected_refusals
+from pluginconf.fuzz.host_machine import PROPERTIES, state_machine_property
+from pluginconf.fuzz.host_strategies import Policy
 from pluginconf.fuzz.model import FuzzProperty
 from pluginconf.runner.observer import Observed
 from pluginconf.runner.options import HostSuiteOptions

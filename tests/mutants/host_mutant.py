@@ -6,8 +6,8 @@ Each fault is a small, realistic bug in the reference host (pluginconf.host), pa
 this process only, so that a host case that should catch the bug can be shown to catch it
 (tests/test_host_mutant_matrix.py). The process is then `pluginconf reference-host-adapter`,
 driven by the host suite as any adapter is. FAULTS lists the faults with what they break;
-with no argument this program lists them. The switches live here, in the tests, and nowhere
-in the product.
+with no argument this program lists them, and the hidden bugs (HIDDEN) that only fuzzing
+finds. The switches live here, in the tests, and nowhere in the product.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import signal
 import sys
 import tempfile
 import types
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -814,15 +815,55 @@ def _() -> None:
     patch(LaunchedPlugin, "kill", gives_up)
 
 
+# -- hidden bugs: found by fuzzing, not by any fixed case (tests/test_fuzz_finds_bugs.py) ----
+# Not in FAULTS: the host mutant matrix wants a case that fails for each of those.
+
+HIDDEN: dict[str, tuple[str, Fault]] = {}
+
+
+def hidden(name: str, breaks: str) -> Callable[[Fault], Fault]:
+    def register(fn: Fault) -> Fault:
+        HIDDEN[name] = (breaks, fn)
+        return fn
+
+    return register
+
+
+class _AgesFromTheNewest(deque[float]):
+    """Failure times whose "oldest" is read from the wrong end: the supervisor's pruning
+    compares the newest failure with the window, finds it recent, and drops nothing."""
+
+    def __getitem__(self, index: Any) -> Any:
+        return super().__getitem__(-1 if index == 0 else index)
+
+
+@hidden(
+    "restart-counter-never-resets",
+    "counts every failure since the plugin was enabled against restart_limit, ignoring "
+    "restart_window (SV-8, SV-9): the window's pruning reads the wrong end of the history",
+)
+def _() -> None:
+    init = Supervisor.__init__
+
+    def never_pruned(self: Supervisor, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self._failure_times = _AgesFromTheNewest()
+
+    patch(Supervisor, "__init__", never_pruned)
+
+
 def main(argv: list[str]) -> None:
+    every = {**FAULTS, **HIDDEN}
     names = "\n  ".join(f"{n}: {d}" for n, (d, _) in FAULTS.items())
+    hidden_names = "\n  ".join(f"{n}: {d}" for n, (d, _) in HIDDEN.items())
+    listing = f"faults:\n  {names}\nhidden (tests/test_fuzz_finds_bugs.py):\n  {hidden_names}"
     if not argv:
-        print(f"faults:\n  {names}")
+        print(listing)
         raise SystemExit(0)
-    if argv[0] not in FAULTS:
-        sys.stderr.write(f"usage: host_mutant.py FAULT\nfaults:\n  {names}\n")
+    if argv[0] not in every:
+        sys.stderr.write(f"usage: host_mutant.py FAULT\n{listing}\n")
         raise SystemExit(2)
-    FAULTS[argv[0]][1]()
+    every[argv[0]][1]()
     raise SystemExit(run_adapter())
 
 

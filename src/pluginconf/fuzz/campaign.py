@@ -116,7 +116,8 @@ def _split_blob(text: str) -> tuple[str, str]:
 
 
 def _failure(prop: FuzzProperty, exc: BaseException, reported: list[str]) -> Failure:
-    notes: list[str] = list(getattr(exc, "__notes__", [])) or reported
+    exc, wrapper_notes, flaky = _unwrap(exc)
+    notes: list[str] = [*getattr(exc, "__notes__", []), *wrapper_notes] or reported
     blob = ""
     example_notes = []
     for note in notes:
@@ -129,7 +130,23 @@ def _failure(prop: FuzzProperty, exc: BaseException, reported: list[str]) -> Fai
         message = str(exc)
     else:
         message = f"{type(exc).__name__}: {exc}"
+    if flaky:
+        message = f"{message}\n\n{flaky}"
     return Failure(prop.full_id, message, "\n".join(example_notes), blob)
+
+
+def _unwrap(exc: BaseException) -> tuple[BaseException, list[str], str]:
+    """The failure a wrapper holds, the wrapper's notes, and what the wrapper said.
+
+    When a replay of the failing example does not fail again, Hypothesis raises a group
+    (FlakyFailure) holding the failures it saw: the evidence is the first of them."""
+    notes: list[str] = []
+    said = ""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        notes += list(getattr(exc, "__notes__", []))
+        said = said or f"{type(exc).__name__}: {exc.message}"
+        exc = exc.exceptions[0]
+    return exc, notes, said
 
 
 def run_all(
