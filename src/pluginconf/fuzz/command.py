@@ -9,7 +9,6 @@ and writes the JSON report. Exit 0: no property failed; 1: a property failed; 2:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import secrets
 import shlex
 import sys
@@ -26,8 +25,7 @@ from rich.markup import escape
 from pluginconf.fuzz.model import FuzzTarget
 from pluginconf.fuzz.pytest_plugin import NODE_PREFIX, FuzzConfig, build_fuzz_config, result_of
 from pluginconf.fuzz.registry import load_properties
-from pluginconf.runner.options import HostSuiteOptions
-from pluginconf.runner.preflight import PreflightError, preflight, preflight_host
+from pluginconf.runner.preflight import PreflightError, check_target
 from pluginconf.runner.report import EXIT_FAILURES, EXIT_USAGE, write_json
 
 
@@ -106,7 +104,7 @@ def run_fuzz(args: argparse.Namespace) -> int:
             max_body=args.max_body,
             start_timeout=args.start_timeout,
         )
-        _preflight(fuzz)
+        check_target(fuzz.options)
     except ValueError as exc:
         return _usage(str(exc))
     except PreflightError as exc:
@@ -132,13 +130,6 @@ def run_fuzz(args: argparse.Namespace) -> int:
     if report["failures"] or reporter.errors or status not in (0, 1):
         return EXIT_FAILURES
     return 0
-
-
-def _preflight(fuzz: FuzzConfig) -> None:
-    if isinstance(fuzz.options, HostSuiteOptions):
-        asyncio.run(preflight_host(fuzz.options))
-    else:
-        asyncio.run(preflight(fuzz.options))
 
 
 def _pytest_args(args: argparse.Namespace, fuzz: FuzzConfig, seed: int, workdir: str) -> list[str]:

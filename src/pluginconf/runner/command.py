@@ -10,7 +10,6 @@ empty configuration so that no project's pytest settings apply. It prints its ow
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shlex
 import sys
@@ -27,7 +26,7 @@ from pluginconf.runner.console import ConsoleReporter
 from pluginconf.runner.known_failing import KnownFailing, load_known_failing
 from pluginconf.runner.model import Case, Profile
 from pluginconf.runner.options import HostSuiteOptions, PluginSuiteOptions
-from pluginconf.runner.preflight import PreflightError, preflight, preflight_host
+from pluginconf.runner.preflight import PreflightError, check_target
 from pluginconf.runner.pytest_plugin import (
     HOST_PROFILE,
     REFERENCE_WORD,
@@ -113,10 +112,7 @@ def run_host(args: argparse.Namespace) -> int:
 def _run_suite(args: argparse.Namespace, run: _Run, max_body: int) -> int:
     started = time.monotonic()
     try:
-        if isinstance(run.options, HostSuiteOptions):
-            asyncio.run(preflight_host(run.options))
-        else:
-            asyncio.run(preflight(run.options))
+        check_target(run.options)
     except PreflightError as exc:
         print(f"pluginconf {run.suite}: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -6,6 +6,8 @@ speak, would fail every case for one reason; it is stopped before it begins, wit
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 
 from pluginconf.host.errors import LaunchError
@@ -53,3 +55,11 @@ async def preflight_host(options: HostSuiteOptions) -> None:
         raise PreflightError(f"the host adapter could not be started:\n{exc}") from None
     finally:
         await adapter.close()
+
+
+def check_target(options: PluginSuiteOptions | HostSuiteOptions) -> None:
+    """The preflight of ``options``' suite, run to completion; PreflightError says why not."""
+    if isinstance(options, HostSuiteOptions):
+        asyncio.run(preflight_host(options))
+    else:
+        asyncio.run(preflight(options))

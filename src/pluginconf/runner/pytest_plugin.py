@@ -35,7 +35,7 @@ from pluginconf.runner.host_session import HostSuiteSession
 from pluginconf.runner.known_failing import KnownFailing, load_known_failing
 from pluginconf.runner.model import Case, CaseResult, Level, Outcome, Profile
 from pluginconf.runner.options import HostSuiteOptions, PluginSuiteOptions
-from pluginconf.runner.preflight import PreflightError, preflight, preflight_host
+from pluginconf.runner.preflight import PreflightError, check_target
 from pluginconf.runner.registry import Selection, SelectionError, load_cases
 
 NODE_PREFIX = "pluginconf::"
@@ -284,10 +284,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if suite is None or not suite.preflight or hasattr(session.config, "workerinput"):
         return
     try:
-        if isinstance(suite.options, HostSuiteOptions):
-            asyncio.run(preflight_host(suite.options))
-        else:
-            asyncio.run(preflight(suite.options))
+        check_target(suite.options)
     except PreflightError as exc:
         raise pytest.UsageError(str(exc)) from None
 
