@@ -11,6 +11,7 @@ import contextlib
 import re
 import shutil
 import tempfile
+from collections.abc import AsyncIterator
 
 import grpc
 from hypothesis import given
@@ -37,7 +38,7 @@ from pluginconf.host.errors import LaunchError
 from pluginconf.host.launcher import spawn
 from pluginconf.protocol.constants import ENV_PROTOCOL_VERSIONS, GRPC_MAX_MESSAGE_BYTES
 from pluginconf.reference.generator import iter_bytes
-from pluginconf.runner.http import HTTPResponse, ServeHTTPCall
+from pluginconf.runner.http import HTTPResponse, exchange
 from pluginconf.runner.model import Profile
 
 # Bounds on one example: generous, as deadlock guards (an echo of 8 MiB takes well under 1 s).
@@ -57,33 +58,28 @@ async def send_request(
 ) -> HTTPResponse:
     """One ServeHTTP exchange in full duplex, ``data`` framed and paced as ``body`` says."""
     plugin = await ctx.plugin()
-    expected = [expected_body] if expected_body is not None else expected_stream
-    call = ServeHTTPCall(plugin.hooks, expected_body=expected, keep_body=False)
 
-    async def write() -> None:
-        await call.send_init(
-            request.method, request.path, request.raw_query, request.header_pairs(), len(data)
-        )
-        if body is not None:
-            for index, frame in enumerate(body.frames(data)):
-                pause = body.pause_before(index)
-                if pause:
-                    await asyncio.sleep(pause)
-                await call.send_body(frame)
-        await call.send_end()
-        await call.half_close()
+    async def frames() -> AsyncIterator[bytes]:
+        if body is None:
+            return
+        for index, frame in enumerate(body.frames(data)):
+            pause = body.pause_before(index)
+            if pause:
+                await asyncio.sleep(pause)
+            yield frame
 
-    writer = asyncio.ensure_future(write())
-    try:
-        response = await call.finish(EXCHANGE_BOUND_S)
-    finally:
-        if not writer.done():
-            writer.cancel()
-        await asyncio.wait({writer}, timeout=5)
-        if writer.done() and not writer.cancelled():
-            writer.exception()  # a plugin may complete before reading everything (SH-26)
-        await call.close()
-    return response
+    return await exchange(
+        plugin.hooks,
+        request.method,
+        request.path,
+        query=request.raw_query,
+        headers=request.header_pairs(),
+        body=frames(),
+        content_length=len(data),
+        expected_body=[expected_body] if expected_body is not None else expected_stream,
+        keep_body=False,
+        timeout_s=EXCHANGE_BOUND_S,
+    )
 
 
 def framing_problems(response: HTTPResponse) -> list[str]:

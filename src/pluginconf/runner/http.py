@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import grpc
@@ -337,26 +337,30 @@ async def exchange(
     *,
     query: str = "",
     headers: Sequence[tuple[str, Sequence[str]]] = (),
-    body: bytes | Iterable[bytes] = b"",
+    body: bytes | Iterable[bytes] | AsyncIterable[bytes] = b"",
     content_length: int | None = None,
     expected_body: Iterable[bytes] | None = None,
     keep_body: bool = True,
     timeout_s: float = 60.0,
 ) -> HTTPResponse:
-    """Send a whole request while reading the whole response (full duplex).
+    """Send a whole request while reading the whole response (full duplex). An async
+    ``body`` paces the frames as it yields them.
 
     A plugin may complete its response before reading the whole request (SH-26): a write that
     fails once the response is complete is not an error.
     """
     if content_length is None:
         content_length = len(body) if isinstance(body, bytes) else -1
-    chunks = pieces(body) if isinstance(body, bytes) else iter(body)
     call = ServeHTTPCall(stub, expected_body, keep_body)
 
     async def write() -> None:
         await call.send_init(method, path, query, headers, content_length)
-        for chunk in chunks:
-            await call.send_body(chunk)
+        if isinstance(body, AsyncIterable):
+            async for chunk in body:
+                await call.send_body(chunk)
+        else:
+            for chunk in pieces(body) if isinstance(body, bytes) else body:
+                await call.send_body(chunk)
         await call.send_end()
         await call.half_close()
 
