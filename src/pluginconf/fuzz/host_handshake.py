@@ -19,7 +19,7 @@ from hypothesis import given
 from pluginconf.fuzz.handshake import malformed_lines
 from pluginconf.fuzz.host_bounds import GONE_S
 from pluginconf.fuzz.host_context import CLOSE_BOUND_S, HostFuzzContext
-from pluginconf.fuzz.host_processes import processes, still_there, watch_until
+from pluginconf.fuzz.host_processes import processes, still_there
 from pluginconf.fuzz.model import (
     FuzzProperty,
     FuzzTarget,
@@ -136,7 +136,7 @@ async def _refused(target: HostTarget, line: str) -> None:
         backoff_base_s=0.05,
         backoff_max_s=0.1,
     )
-    status = await watch_until(fake, lambda s: s.state in ("failed", "active"), REFUSAL_BOUND_S)
+    status = await fake.watch_until(lambda s: s.state in ("failed", "active"), REFUSAL_BOUND_S)
     if status is None or status.state != "failed":
         shown_status = describe_status(status or await fake.status())
         raise PropertyFailed(

@@ -29,7 +29,6 @@ from pluginconf.fuzz.host_processes import (
     processes,
     runs,
     still_there,
-    watch_until,
 )
 from pluginconf.fuzz.host_strategies import Kind, shown
 from pluginconf.fuzz.host_tracked import Before, Tracked
@@ -152,7 +151,7 @@ class Invariants(HostMachineBase):
                     f"plugin's processes were {[p.pid for p in procs]}"
                 )
             if not runs(current):
-                if await watch_until(tracked.fake, moved_on(status), EXIT_DETECTION_S + SLACK_S):
+                if await tracked.fake.watch_until(moved_on(status), EXIT_DETECTION_S + SLACK_S):
                     raise _Moved
                 return (
                     f"the host reports {tracked.id!r} active in process {current.pid}, which is "

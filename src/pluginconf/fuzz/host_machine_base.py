@@ -36,7 +36,7 @@ from pluginconf.fuzz.host_bounds import (
 )
 from pluginconf.fuzz.host_checks import ConfigChange, describe_error, describe_step, post_key
 from pluginconf.fuzz.host_context import CLOSE_BOUND_S, HostFuzzContext
-from pluginconf.fuzz.host_processes import Proc, moved_on, processes, watch_until
+from pluginconf.fuzz.host_processes import Proc, moved_on, processes
 from pluginconf.fuzz.host_strategies import (
     Body,
     Call,
@@ -179,7 +179,7 @@ class HostMachineBase(RuleBasedStateMachine):
             if before.state == "active":
                 note(f"{what}: {answer.problem} (the plugin was under a fault)")
             return
-        moved = await watch_until(tracked.fake, moved_on(before.status), DETECT_S)
+        moved = await tracked.fake.watch_until(moved_on(before.status), DETECT_S)
         if moved is not None:
             note(f"{what}: {answer.problem} (the plugin then left {before.state})")
             return
@@ -357,8 +357,8 @@ class HostMachineBase(RuleBasedStateMachine):
         if tracked.setup.kind == Kind.FLAPPING:
             await self._settle(tracked)
             return
-        status = await watch_until(
-            tracked.fake, lambda s: s.state in ("active", "failed", "stopped"), START_BOUND_S
+        status = await tracked.fake.watch_until(
+            lambda s: s.state in ("active", "failed", "stopped"), START_BOUND_S
         )
         if status is None or status.state != "active":
             raise self._fail(
@@ -375,7 +375,7 @@ class HostMachineBase(RuleBasedStateMachine):
         def crashed(status: Status) -> bool:
             return any(t.new_state == "crashed" for t in status.transitions[after:])
 
-        status = await watch_until(tracked.fake, crashed, timeout_s)
+        status = await tracked.fake.watch_until(crashed, timeout_s)
         if status is None:
             raise self._fail(
                 tracked,
@@ -387,7 +387,7 @@ class HostMachineBase(RuleBasedStateMachine):
     async def _settle(self, tracked: Tracked) -> Status:
         """Wait until the plugin rests: active or failed when enabled, else stopped."""
         states = ON_STATES if tracked.enabled else OFF_STATES
-        status = await watch_until(tracked.fake, lambda s: s.state in states, START_BOUND_S)
+        status = await tracked.fake.watch_until(lambda s: s.state in states, START_BOUND_S)
         if status is None:
             want = " or ".join(states)
             raise self._fail(

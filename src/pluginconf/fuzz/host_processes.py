@@ -105,24 +105,5 @@ async def paths_left(paths: Sequence[str], timeout_s: float) -> list[str]:
         await asyncio.sleep(0.05)
 
 
-async def watch_until(
-    fake: FakePlugin, predicate: Callable[[Status], bool], timeout_s: float
-) -> Status | None:
-    """The first status (WatchPlugin: now, then at each change) that satisfies
-    ``predicate``; None after ``timeout_s`` or when the stream ends."""
-    ref = control_pb2.PluginRef(plugin_id=fake.plugin_id)
-    watch = fake.target.control().WatchPlugin(ref)
-    try:
-        async with asyncio.timeout(timeout_s):
-            async for status in watch:
-                if predicate(status):
-                    return status
-    except TimeoutError:
-        pass
-    finally:
-        watch.cancel()
-    return None
-
-
 def moved_on(before: Status) -> Callable[[Status], bool]:
     return lambda s: len(s.transitions) > len(before.transitions)

@@ -163,6 +163,27 @@ class FakePlugin:
     ) -> control_pb2.PluginStatus:
         """Watch the plugin (WatchPlugin) until ``predicate`` holds; fail with evidence if not."""
         self.target.step(f"waiting for plugin {self.plugin_id!r} to be {what}")
+        found, last = await self._watch(predicate, timeout_s)
+        if found is not None:
+            return found
+        shown = describe_status(last) if last is not None else "(the host sent no status)"
+        fail(
+            f"plugin {self.plugin_id!r} was not {what} within {timeout_s:g}s; the host "
+            f"reports:\n{shown}\n{self.evidence()}"
+        )
+
+    async def watch_until(
+        self, predicate: Callable[[control_pb2.PluginStatus], bool], timeout_s: float
+    ) -> control_pb2.PluginStatus | None:
+        """The first status (WatchPlugin: now, then at each change) that satisfies
+        ``predicate``; None after ``timeout_s`` or when the stream ends."""
+        found, _ = await self._watch(predicate, timeout_s)
+        return found
+
+    async def _watch(
+        self, predicate: Callable[[control_pb2.PluginStatus], bool], timeout_s: float
+    ) -> tuple[control_pb2.PluginStatus | None, control_pb2.PluginStatus | None]:
+        """The first status that satisfies ``predicate`` (or None), and the last one seen."""
         watch = self.target.control().WatchPlugin(control_pb2.PluginRef(plugin_id=self.plugin_id))
         last: control_pb2.PluginStatus | None = None
         try:
@@ -170,16 +191,12 @@ class FakePlugin:
                 async for status in watch:
                     last = status
                     if predicate(status):
-                        return status
+                        return status, last
         except TimeoutError:
             pass
         finally:
             watch.cancel()
-        shown = describe_status(last) if last is not None else "(the host sent no status)"
-        fail(
-            f"plugin {self.plugin_id!r} was not {what} within {timeout_s:g}s; the host "
-            f"reports:\n{shown}\n{self.evidence()}"
-        )
+        return None, last
 
     async def wait_state(
         self, *states: str, timeout_s: float = 15.0, after: int = 0
