@@ -51,9 +51,11 @@ Fault = Callable[[Mutant], None]
 FAULTS: dict[str, tuple[str, Fault]] = {}
 
 
-def fault(name: str, breaks: str) -> Callable[[Fault], Fault]:
+def fault(
+    name: str, breaks: str, registry: dict[str, tuple[str, Fault]] = FAULTS
+) -> Callable[[Fault], Fault]:
     def register(fn: Fault) -> Fault:
-        FAULTS[name] = (breaks, fn)
+        registry[name] = (breaks, fn)
         return fn
 
     return register
@@ -839,11 +841,7 @@ HIDDEN: dict[str, tuple[str, Fault]] = {}
 
 
 def hidden(name: str, breaks: str) -> Callable[[Fault], Fault]:
-    def register(fn: Fault) -> Fault:
-        HIDDEN[name] = (breaks, fn)
-        return fn
-
-    return register
+    return fault(name, breaks, HIDDEN)
 
 
 @hidden(
