@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import hypothesis
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
-from hypothesis.errors import DidNotReproduce, HypothesisException
+from hypothesis.errors import DidNotReproduce
 from hypothesis.reporting import with_reporter
 
 from pluginconf.fuzz.context import FuzzContext
-from pluginconf.fuzz.model import FuzzProperty, PropertyFailed, PropertyNotApplicable
+from pluginconf.fuzz.model import FuzzProperty, PropertyNotApplicable
 
 _BLOB = re.compile(r"@reproduce_failure\('([^']+)', b'([^']*)'\)")
 
@@ -101,7 +100,7 @@ def run_property(prop: FuzzProperty, ctx: FuzzContext, run: CampaignSettings) ->
         result.notes.append("the example no longer fails: it passed when replayed")
     except PropertyNotApplicable as exc:
         result.notes.append(f"not applicable: {exc}")
-    except (PropertyFailed, HypothesisException, Exception) as exc:
+    except Exception as exc:  # PropertyFailed, a Hypothesis error, or anything the target raised
         result.failure = _failure(prop, exc, reported)
     finally:
         result.examples = ctx.examples - before
@@ -126,10 +125,8 @@ def _failure(prop: FuzzProperty, exc: BaseException, reported: list[str]) -> Fai
             blob = f"{found.group(1)}:{found.group(2)}"
         elif note.strip():
             example_notes.append(note.strip())
-    if isinstance(exc, PropertyFailed | AssertionError):
-        message = str(exc)
-    else:
-        message = f"{type(exc).__name__}: {exc}"
+    # A PropertyFailed (an AssertionError) is its own evidence; anything else is named.
+    message = str(exc) if isinstance(exc, AssertionError) else f"{type(exc).__name__}: {exc}"
     if flaky:
         message = f"{message}\n\n{flaky}"
     return Failure(prop.full_id, message, "\n".join(example_notes), blob)
@@ -147,17 +144,3 @@ def _unwrap(exc: BaseException) -> tuple[BaseException, list[str], str]:
         said = said or f"{type(exc).__name__}: {exc.message}"
         exc = exc.exceptions[0]
     return exc, notes, said
-
-
-def run_all(
-    properties: list[FuzzProperty],
-    ctx: FuzzContext,
-    run: CampaignSettings,
-    progress: Callable[[PropertyRun], None] = lambda _: None,
-) -> list[PropertyRun]:
-    results = []
-    for prop in properties:
-        result = run_property(prop, ctx, run)
-        progress(result)
-        results.append(result)
-    return results

@@ -8,7 +8,6 @@ servers stay up between examples, and each example runs to completion on it unde
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -23,7 +22,6 @@ class FuzzContext:
     def __init__(self, runner: asyncio.Runner) -> None:
         self.runner = runner
         self.examples = 0
-        self.started = time.monotonic()
 
     def example(self) -> None:
         """Count one example (each call of a property's test body, shrinking included)."""
