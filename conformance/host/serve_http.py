@@ -1,29 +1,26 @@
 """ServeHTTP through the host's HTTP front: the request as received, bodies exact and
 streamed both ways at once, and what the client sees when something fails.
 
-Most cases use the case's httpx client (``t.http()``). httpx sends a whole request body before
-it reads the response, so a body echoed back while it is still being sent would stall once
-both directions' buffers fill; the cases that stream both ways at once use ``_duplex``, a
-minimal HTTP/1.1 client (h11 over an asyncio connection) that sends and receives together.
+Most cases use the case's httpx client (``t.http()``); the cases that stream both ways at
+once use ``pluginconf.runner.duplex``, since httpx sends a whole request body before it reads
+the response.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
 import hashlib
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 
-import h11
 import httpx
 import psutil
 
 from pluginconf.protocol.text import wire_text
 from pluginconf.reference.generator import iter_bytes
 from pluginconf.runner import Level, Profile, case, case_each, expect, fail, skip
+from pluginconf.runner.duplex import duplex_exchange
 from pluginconf.runner.host_target import FakePlugin, HostTarget, describe_status
 from pluginconf.runner.observer import Observed
 from pluginconf.v1 import hooks_pb2
@@ -37,123 +34,6 @@ SIZES = [0, 1, 65535, 65536, 65537, MIB + 1, 4 * MIB + 1, 16 * MIB, 256 * MIB]
 STATUSES = [200, 201, 204, 301, 404, 418, 500, 503]
 MEMORY_BOUND = 64 * MIB
 HOP_BY_HOP = ("connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding")
-
-
-# -- a full-duplex HTTP/1.1 client ----------------------------------------------------------
-
-
-@dataclass
-class Duplex:
-    """One exchange as the client saw it: the response, and what it sent meanwhile."""
-
-    status: int = 0
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    received: int = 0
-    received_sha256: str = ""
-    complete: bool = False  # the response ended as HTTP framing says it should
-    problem: str = ""  # how it ended otherwise
-    sent: int = 0
-    sent_sha256: str = ""
-    send_problem: str = ""
-
-    def header(self, name: str) -> list[str]:
-        wanted = name.lower().encode()
-        return [v.decode("latin-1") for n, v in self.headers if n.lower() == wanted]
-
-    def describe(self) -> str:
-        end = "complete" if self.complete else f"incomplete: {self.problem or 'no end'}"
-        text = (
-            f"status {self.status}, {self.received} body bytes received ({end}); "
-            f"{self.sent} bytes sent"
-        )
-        return text + (f" (sending failed: {self.send_problem})" if self.send_problem else "")
-
-
-async def _duplex(
-    base_url: str,
-    target: str,
-    body: AsyncIterator[bytes],
-    length: int,
-    *,
-    method: str = "POST",
-    on_data: Callable[[int], None] | None = None,
-    timeout_s: float = 30.0,
-) -> Duplex:
-    """Send ``length`` bytes from ``body`` while reading the response as it comes, hashing
-    both; ``on_data`` is told the response body bytes received so far after each piece."""
-    url = httpx.URL(base_url)
-    host, port = url.host, url.port or 80
-    result = Duplex()
-    sent_digest, received_digest = hashlib.sha256(), hashlib.sha256()
-    reader, writer = await asyncio.open_connection(host, port)
-    connection = h11.Connection(h11.CLIENT)
-    request = h11.Request(
-        method=method,
-        target=target,
-        headers=[
-            ("host", f"{host}:{port}"),
-            ("content-type", "application/octet-stream"),
-            ("content-length", str(length)),
-        ],
-    )
-
-    def write(event: h11.Event) -> None:
-        data = connection.send(event)
-        if data:
-            writer.write(data)
-
-    async def send() -> None:
-        try:
-            write(request)
-            async for piece in body:
-                sent_digest.update(piece)
-                result.sent += len(piece)
-                write(h11.Data(data=piece))
-                await writer.drain()
-            write(h11.EndOfMessage())
-            await writer.drain()
-        except (OSError, h11.LocalProtocolError) as exc:
-            result.send_problem = f"{type(exc).__name__}: {exc}"
-
-    async def receive() -> None:
-        while True:
-            event = connection.next_event()
-            if event is h11.NEED_DATA:
-                connection.receive_data(await reader.read(MIB))
-            elif isinstance(event, h11.Response):
-                result.status = event.status_code
-                result.headers = list(event.headers.raw_items())
-            elif isinstance(event, h11.Data):
-                received_digest.update(event.data)
-                result.received += len(event.data)
-                if on_data is not None:
-                    on_data(result.received)
-            elif isinstance(event, h11.EndOfMessage):
-                result.complete = True
-                return
-            elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
-                result.problem = "the connection closed without a complete response"
-                return
-
-    sender = asyncio.ensure_future(send())
-    try:
-        async with asyncio.timeout(timeout_s):
-            await receive()
-            # The response is over; the request should be too (or be given up on).
-            await asyncio.wait({sender}, timeout=10.0)
-    except TimeoutError:
-        result.problem = f"no complete response within {timeout_s:g}s"
-    except (OSError, h11.RemoteProtocolError) as exc:
-        result.problem = f"{type(exc).__name__}: {exc}"
-    finally:
-        sender.cancel()
-        await asyncio.wait({sender})
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-    result.sent_sha256 = sent_digest.hexdigest()
-    result.received_sha256 = received_digest.hexdigest()
-    return result
 
 
 async def _generated(n: int, seed: int) -> AsyncIterator[bytes]:
@@ -235,7 +115,7 @@ async def body_exact(t: HostTarget, size: int) -> None:
         skip(f"{size} bytes is more than --max-body {t.max_body}")
     plugin = await t.load()
     t.step(f"echoing {size} bytes through the host")
-    result = await _duplex(
+    result = await duplex_exchange(
         t.http_base_url, _target(plugin, "/echo"), _generated(size, 11), size, timeout_s=240
     )
     problems = []
@@ -545,7 +425,7 @@ async def _gated(
 
 
 @case("host/serve-http/full-duplex", requirements=["SH-17"], profile=Profile.HOOKS)
-async def full_duplex(t: HostTarget) -> None:
+async def fullduplex_exchange(t: HostTarget) -> None:
     """
     Purpose: The response flows to the client while the request body is still coming in.
     Procedure: POST 2 MiB to the fake's /echo (which echoes each piece as it arrives): send
@@ -557,7 +437,7 @@ async def full_duplex(t: HostTarget) -> None:
     first = b"".join(iter_bytes(MIB, 21))
     gate, waited = asyncio.Event(), list[float]()
     t.step("echoing 2 MiB, the second held back until echoed bytes arrive")
-    result = await _duplex(
+    result = await duplex_exchange(
         t.http_base_url,
         _target(plugin, "/echo"),
         _gated(first, MIB, 22, gate, 5.0, waited),
@@ -597,7 +477,7 @@ async def response_unflushed(t: HostTarget) -> None:
             gate.set()
 
     t.step("echoing 1000 bytes, the rest held back until they come back")
-    result = await _duplex(
+    result = await duplex_exchange(
         t.http_base_url,
         _target(plugin, "/echo"),
         _gated(b"x" * 1000, 1000, 23, gate, 2.0, waited),
@@ -684,7 +564,7 @@ async def bounded_memory(t: HostTarget) -> None:
     plugin = await t.load()
     host = psutil.Process(t.host_pid)
     t.step("warming up with a 1 MiB echo")
-    await _duplex(t.http_base_url, _target(plugin, "/echo"), _generated(MIB, 40), MIB)
+    await duplex_exchange(t.http_base_url, _target(plugin, "/echo"), _generated(MIB, 40), MIB)
     baseline = peak = host.memory_info().rss
 
     async def sample() -> None:
@@ -696,7 +576,7 @@ async def bounded_memory(t: HostTarget) -> None:
     sampler = asyncio.ensure_future(sample())
     t.step(f"echoing {n} bytes while sampling the host's memory")
     try:
-        result = await _duplex(
+        result = await duplex_exchange(
             t.http_base_url, _target(plugin, "/echo"), _generated(n, 41), n, timeout_s=240
         )
     finally:

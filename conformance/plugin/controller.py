@@ -97,13 +97,14 @@ async def exit_status(t: PluginTarget) -> None:
 async def sigint_ignored(t: PluginTarget) -> None:
     """
     Purpose: A terminal's Ctrl-C does not stop a plugin behind its host's back.
-    Procedure: Start the plugin, send SIGINT to its process, wait 500 ms for an exit.
+    Procedure: Start the plugin, send SIGINT to its process, wait 2 s for an exit (a plugin
+      that lets SIGINT stop it may take a while to wind down on a loaded machine).
     Asserts: The process is still running and answers health checks with SERVING.
     """
     fresh = await t.launch()
     fresh.signal(signal.SIGINT)
     expect(
-        not await fresh.wait_exit(0.5),
+        not await fresh.wait_exit(2.0),
         f"the plugin exited on SIGINT (status {describe_status(fresh.exit_status or 0)})",
     )
     await expect_serving(fresh.health, "after SIGINT")

@@ -49,6 +49,12 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
     return run_fuzz(args)
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from pluginconf.bench.command import run_bench
+
+    return run_bench(args)
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from pluginconf.host.serve import run_server
 
@@ -56,6 +62,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pluginconf.bench.arguments import add_bench_arguments
     from pluginconf.runner.arguments import (
         add_fuzz_arguments,
         add_host_arguments,
@@ -104,6 +111,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_fuzz_arguments(fuzz)
     fuzz.set_defaults(func=_cmd_fuzz)
+
+    bench = sub.add_parser(
+        "bench",
+        help="measure the reference host and plugin against raw grpcio, in the same run",
+        description="Measure the bundled reference host and plugin beside a raw grpcio "
+        "baseline taken in the same run: hook latency, streaming throughput, memory, crash "
+        "recovery, shutdown, suite wall times and the fuzzer's rate; print a table of each "
+        "figure, its baseline, the ratio and its target. Exit status: 0 every target met "
+        "(--quick does not enforce them); 1 a target missed; 2 usage error, or a benchmark "
+        "could not run; 130 interrupted.",
+    )
+    add_bench_arguments(bench)
+    bench.set_defaults(func=_cmd_bench)
 
     listing = sub.add_parser(
         "list",

@@ -1,0 +1,31 @@
+"""A reference plugin under the reference host's supervisor, as `pluginconf serve` runs it."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from pluginconf.bench.errors import BenchError
+from pluginconf.bench.processes import REFERENCE_SPEC, START_TIMEOUT_S
+from pluginconf.host.environment import Environment
+from pluginconf.host.supervisor import PluginState, Supervisor, SupervisorConfig
+
+
+@contextlib.asynccontextmanager
+async def supervised(config: SupervisorConfig | None = None) -> AsyncIterator[Supervisor]:
+    """An enabled and active supervisor (with the in-memory HostAPI behind its broker);
+    disabled on exit, which stops and reaps the plugin by the stop sequence."""
+    supervisor = Environment().add("ref", REFERENCE_SPEC, config=config)
+    try:
+        await supervisor.enable()
+        state = await supervisor.wait_for(
+            PluginState.ACTIVE, PluginState.FAILED, PluginState.STOPPED, timeout_s=START_TIMEOUT_S
+        )
+        if state is not PluginState.ACTIVE:
+            raise BenchError(
+                f"the reference plugin did not become active under the supervisor: it is "
+                f"{state.value} ({supervisor.last_error})"
+            )
+        yield supervisor
+    finally:
+        await supervisor.disable()
