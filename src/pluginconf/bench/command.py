@@ -52,7 +52,7 @@ def run_bench(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     if not console.is_terminal:  # rich would wrap at 80 columns; a log can take the table whole
         console = Console(highlight=False, width=160)
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     if args.target:
         err.print(
             "pluginconf bench: it measures the bundled reference host and plugin and takes no "

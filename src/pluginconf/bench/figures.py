@@ -30,7 +30,9 @@ class Target:
     unit: str = ""
 
     def describe(self) -> str:
-        bound, unit = self.bound, f" {self.unit}" if self.unit else ""
+        bound, unit = self.bound, self.unit
+        if unit and not unit.startswith("/"):  # "64 MiB", but "50/s"
+            unit = f" {unit}"
         if self.unit == "s" and bound < 1:
             bound, unit = bound * 1000, " ms"
         match self.kind:
@@ -93,7 +95,6 @@ class Figure:
     baseline_name: str | None = None
     baseline: float | None = None
     target: Target | None = None
-    note: str = ""  # how it was measured, for the console
 
     @property
     def ratio(self) -> float | None:

@@ -52,7 +52,7 @@ async def run(ctx: BenchContext) -> list[Figure]:
     )
     return [
         Figure(
-            "fuzz_echo_examples_per_s", "1/s", rate, "plain_echo_exchanges_per_s", plain,
+            "fuzz_echo_examples_per_s", "/s", rate, "plain_echo_exchanges_per_s", plain,
             at_least(RATE_TARGET, "/s"),
         )
     ]  # fmt: skip

@@ -19,7 +19,7 @@ def show(value: float, unit: str) -> str:
     """``value`` in ``unit`` for people: 0.00134 s is "1.34 ms"."""
     if unit in _MS_UNITS and abs(value) < 1:
         return f"{_number(value * 1000)} ms"
-    return f"{_number(value)} {unit}"
+    return f"{_number(value)}{unit if unit.startswith('/') else ' ' + unit}"
 
 
 def _number(value: float) -> str:

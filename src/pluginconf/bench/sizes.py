@@ -19,7 +19,6 @@ class BenchSizes:
     memory_bytes: int  # the transfer during which RSS is sampled, each way
     kills: int
     shutdowns: int
-    suite_runs: int  # runs of each suite; the median is reported
     quick_suites: bool  # a few cases of each suite instead of all of them
     fuzz_examples: int
     enforce_targets: bool
@@ -42,7 +41,6 @@ FULL = BenchSizes(
     memory_bytes=1024 * MIB,
     kills=10,
     shutdowns=10,
-    suite_runs=1,
     quick_suites=False,
     fuzz_examples=1000,
     enforce_targets=True,
@@ -55,8 +53,7 @@ QUICK = BenchSizes(
     memory_bytes=32 * MIB,
     kills=3,
     shutdowns=3,
-    suite_runs=1,
     quick_suites=True,
-    fuzz_examples=100,
+    fuzz_examples=50,
     enforce_targets=False,
 )
