@@ -48,7 +48,7 @@ def test_the_whole_host_suite_passes_against_the_reference_host(tmp_path):
     assert {k for k, v in outcomes.items() if v == "skipped"} == too_large
     failed = {k: v for k, v in outcomes.items() if v not in ("passed", "skipped")}
     assert not failed, failed
-    # A deadlock guard only: the 90 s target is a benchmark's (benchmarks/), since this test
+    # A deadlock guard only: the 90 s target is `pluginconf bench`'s (host_suite_wall), since this test
     # shares the machine with the rest of the run.
     assert report["summary"]["duration_s"] < 300, report["summary"]
     passed = len(ids) - len(too_large)

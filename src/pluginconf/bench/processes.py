@@ -41,6 +41,17 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class RawServer(Endpoint):
+    process: asyncio.subprocess.Process
+
+    async def stop(self) -> None:
+        """Close its stdin, which stops it (grpc.aio ``server.stop``), and reap it."""
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        await _reap(self.process, STOP_TIMEOUT_S)
+
+
+@dataclass(frozen=True)
 class Served:
     """``pluginconf serve`` with one plugin, ``ref``."""
 
@@ -81,7 +92,7 @@ def _kill_leftovers(pids: list[int]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def raw_server() -> AsyncIterator[Endpoint]:
+async def raw_server() -> AsyncIterator[RawServer]:
     """The raw grpcio baseline (``pluginconf.bench.raw_server``) on a unix socket."""
     workdir = tempfile.mkdtemp(prefix="pluginconf-bench-")
     address = f"unix:{workdir}/raw.sock"
@@ -109,13 +120,12 @@ async def raw_server() -> AsyncIterator[Endpoint]:
             )
         channel = grpc.aio.insecure_channel(address)
         await asyncio.wait_for(channel.channel_ready(), 10)
-        yield Endpoint(hooks_pb2_grpc.HooksStub(channel), process.pid)
+        yield RawServer(hooks_pb2_grpc.HooksStub(channel), process.pid, process)
     finally:
         if channel is not None:
             await channel.close(None)
-        if process.returncode is None:
-            assert process.stdin is not None
-            process.stdin.close()  # the server exits when its stdin ends
+        assert process.stdin is not None
+        process.stdin.close()  # the server exits when its stdin ends
         await _reap(process, STOP_TIMEOUT_S)
         shutil.rmtree(workdir, ignore_errors=True)
 
