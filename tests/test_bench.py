@@ -6,10 +6,12 @@ a target can be missed, and that a benchmark that cannot run says why.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -191,4 +193,35 @@ def test_an_interrupted_run_stops_every_process_it_started():
     assert process.returncode == 130, stderr
     assert "interrupted; the processes it started have been stopped" in stderr
     left = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not left, f"left running: {left}"
+
+
+def test_a_plugin_that_keeps_dying_is_exit_2_with_the_reason_not_a_traceback():
+    process = subprocess.Popen(
+        [*PLUGINCONF, "bench", "--only", "hooks"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    seen: dict[int, psutil.Process] = {}
+    try:
+        deadline = time.monotonic() + 120
+        while process.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(psutil.Error):
+                for child in psutil.Process(process.pid).children(recursive=True):
+                    with contextlib.suppress(psutil.Error):
+                        if "reference-plugin" in child.cmdline():
+                            seen[child.pid] = child
+                            child.kill()
+            time.sleep(0.02)  # another process's children: nothing to wait on but polling
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert seen, "the bench never started a reference plugin"
+    assert process.returncode == 2, stdout + stderr
+    assert "pluginconf bench: a benchmark could not run: " in stderr
+    assert "reference plugin" in stderr
+    assert "Traceback" not in stderr
+    left = [p for p in seen.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not left, f"left running: {left}"

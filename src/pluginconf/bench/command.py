@@ -15,6 +15,7 @@ import signal
 import time
 from pathlib import Path
 
+import grpc
 from rich.console import Console
 from rich.markup import escape
 
@@ -24,6 +25,8 @@ from pluginconf.bench.figures import Figure
 from pluginconf.bench.report import bench_json, exit_status, figure_table, missed_lines
 from pluginconf.bench.sections import SECTIONS
 from pluginconf.bench.sizes import FULL, QUICK
+from pluginconf.host.client import HookError, NotServing
+from pluginconf.host.errors import LaunchError
 from pluginconf.runner.report import EXIT_USAGE, write_json
 
 EXIT_INTERRUPTED = 130
@@ -46,6 +49,15 @@ async def _run_sections(
         figures += await section.run(ctx)
         console.print(f"  [dim]{section.name} took {time.monotonic() - started:.1f} s[/dim]")
     return figures
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong, in words: a process that did not start, a call or stream that failed."""
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return f"a gRPC call failed with {exc.code().name}: {exc.details()}"
+    if isinstance(exc, LaunchError | HookError | NotServing):
+        return f"the reference plugin failed ({type(exc).__name__}): {exc}"
+    return str(exc)
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -76,8 +88,8 @@ def run_bench(args: argparse.Namespace) -> int:
     except (asyncio.CancelledError, KeyboardInterrupt):
         err.print("pluginconf bench: interrupted; the processes it started have been stopped")
         return EXIT_INTERRUPTED
-    except BenchError as exc:
-        err.print(f"pluginconf bench: a benchmark could not run: {escape(str(exc))}")
+    except (BenchError, LaunchError, HookError, NotServing, grpc.aio.AioRpcError) as exc:
+        err.print(f"pluginconf bench: a benchmark could not run: {escape(_reason(exc))}")
         return EXIT_USAGE
     took = time.monotonic() - started
     console.print(figure_table(figures, sizes.enforce_targets))
