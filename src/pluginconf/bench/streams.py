@@ -53,7 +53,8 @@ async def run(ctx: BenchContext) -> list[Figure]:
         }
         order = list(echoes)
         for round_ in range(ctx.sizes.stream_rounds):
-            for name in order[round_ % 3 :] + order[: round_ % 3]:
+            first = round_ % len(order)  # each echo goes first in turn
+            for name in order[first:] + order[:first]:
                 cost = await measure(pids[name], functools.partial(echoes[name], n))
                 rates[name].append(cost.mib_per_s(n))
                 ctx.progress(f"{name} echo: {cost.mib_per_s(n):.1f} MiB/s; CPU {cost.cpu_note()}")
