@@ -65,6 +65,17 @@ OFF_STATES = ("stopped", "loaded")
 plugins: Bundle[Tracked | None] = Bundle("plugins")
 
 
+async def answered(call: Coroutine[Any, Any, T]) -> T | None:
+    """``call``'s answer, or None when it did not come within the call's gRPC deadline; any
+    other gRPC error propagates."""
+    try:
+        return await call
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+            raise
+        return None
+
+
 class HostMachineBase(RuleBasedStateMachine):
     """One run: a fresh HostTarget, plugins loaded and disturbed, checked after each step.
 
@@ -206,11 +217,8 @@ class HostMachineBase(RuleBasedStateMachine):
         deadline = tracked.policy.hook_timeout_s
         tracked.commands.add(text)
         start = time.monotonic()
-        try:
-            outcome = await tracked.fake.command(text, timeout_s=deadline + FIREHOOK_GRACE_S)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise
+        outcome = await answered(tracked.fake.command(text, timeout_s=deadline + FIREHOOK_GRACE_S))
+        if outcome is None:
             return Answer(
                 None, f"FireHook did not answer within {deadline + FIREHOOK_GRACE_S:g}s (HK-11)"
             )
@@ -302,13 +310,10 @@ class HostMachineBase(RuleBasedStateMachine):
         # Known before it is sent, for a call that arrives meanwhile; completed once answered.
         index = len(tracked.configurations)
         tracked.configurations.append(ConfigChange(sent, math.inf, dict(configuration), False))
-        try:
-            outcome = await tracked.fake.configure(
-                configuration, timeout_s=deadline + FIREHOOK_GRACE_S
-            )
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise
+        outcome = await answered(
+            tracked.fake.configure(configuration, timeout_s=deadline + FIREHOOK_GRACE_S)
+        )
+        if outcome is None:
             return Answer(None, "the configuration change did not end (LC-3, HK-11)")
         done = time.monotonic()
         accepted = not outcome.HasField("error")
@@ -328,14 +333,11 @@ class HostMachineBase(RuleBasedStateMachine):
         self.posts.add(post_key(post))
         deadline = self._chain_bound()
         start = time.monotonic()
-        try:
-            outcome = await self.target.filter_post(post, timeout_s=deadline + FIREHOOK_GRACE_S)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise
-            raise PropertyFailed(
-                "MessageWillBePosted through the host did not end (HK-11)"
-            ) from None
+        outcome = await answered(
+            self.target.filter_post(post, timeout_s=deadline + FIREHOOK_GRACE_S)
+        )
+        if outcome is None:
+            raise PropertyFailed("MessageWillBePosted through the host did not end (HK-11)")
         late = self._check_deadline("the chain", time.monotonic() - start, deadline, "HK-11, FL-1")
         if late is not None:
             raise PropertyFailed(f"MessageWillBePosted through the chain: {late}")

@@ -8,7 +8,6 @@ import asyncio
 import time
 from collections.abc import Mapping
 
-import grpc
 from hypothesis import note
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -35,7 +34,7 @@ from pluginconf.fuzz.host_checks import (
     post_key,
     received,
 )
-from pluginconf.fuzz.host_machine_base import HostMachineBase, plugins
+from pluginconf.fuzz.host_machine_base import HostMachineBase, answered, plugins
 from pluginconf.fuzz.host_processes import processes, still_there
 from pluginconf.fuzz.host_strategies import (
     Body,
@@ -100,16 +99,13 @@ class PluginRules(HostMachineBase):
             return
         tracked.enabled = False
         tracked.acted_on()
-        try:
-            status = await tracked.fake.disable(timeout_s=DISABLE_BOUND_S)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise
+        status = await answered(tracked.fake.disable(timeout_s=DISABLE_BOUND_S))
+        if status is None:
             raise self._fail(
                 tracked,
                 f"DisablePlugin did not answer within {DISABLE_BOUND_S:g}s; the stop sequence "
                 f"takes at most OnDeactivate's {DEACTIVATE_S:g}s and 3 x {STOP_GRACE_S:g}s (SV-14)",
-            ) from None
+            )
         tracked.acted_on()  # the stop's transitions are the machine's doing, however long it took
         if status.state != "stopped":
             raise self._fail(
@@ -248,14 +244,11 @@ class PluginRules(HostMachineBase):
         self.posts.add(post_key(post))
         deadline = max(p.policy.hook_timeout_s for p in self.tracked)
         start = time.monotonic()
-        try:
-            outcome = await self.target.notify_post(post, timeout_s=deadline + FIREHOOK_GRACE_S)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise
-            raise PropertyFailed(
-                "MessageHasBeenPosted through the host did not end (NT-3)"
-            ) from None
+        outcome = await answered(
+            self.target.notify_post(post, timeout_s=deadline + FIREHOOK_GRACE_S)
+        )
+        if outcome is None:
+            raise PropertyFailed("MessageHasBeenPosted through the host did not end (NT-3)")
         late = self._check_deadline("the notification", time.monotonic() - start, deadline, "NT-3")
         if late is not None:
             raise PropertyFailed(f"MessageHasBeenPosted to {len(befores)} plugins: {late}")
