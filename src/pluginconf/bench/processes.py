@@ -46,9 +46,7 @@ class RawServer(Endpoint):
 
     async def stop(self) -> None:
         """Close its stdin, which stops it (grpc.aio ``server.stop``), and reap it."""
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        await _reap(self.process, STOP_TIMEOUT_S)
+        await _stop_raw(self.process)
 
 
 @dataclass(frozen=True)
@@ -58,10 +56,6 @@ class Served:
     base_url: str  # http://127.0.0.1:PORT
     serve_pid: int
     plugin_pid: int
-
-    @property
-    def plugin_url(self) -> str:
-        return f"{self.base_url}/plugins/ref"
 
 
 async def _reap(process: asyncio.subprocess.Process, timeout_s: float) -> None:
@@ -74,7 +68,7 @@ async def _reap(process: asyncio.subprocess.Process, timeout_s: float) -> None:
         await process.wait()
 
 
-def descendants(pid: int) -> list[int]:
+def _descendants(pid: int) -> list[int]:
     with contextlib.suppress(psutil.Error):
         return [p.pid for p in psutil.Process(pid).children(recursive=True)]
     return []
@@ -89,6 +83,13 @@ def _kill_leftovers(pids: list[int]) -> None:
             process.kill()
             alive.append(process)
     psutil.wait_procs(alive, timeout=5)
+
+
+async def _stop_raw(process: asyncio.subprocess.Process) -> None:
+    """The raw server exits when its stdin ends; SIGKILL if it has not in time; reaped."""
+    assert process.stdin is not None
+    process.stdin.close()
+    await _reap(process, STOP_TIMEOUT_S)
 
 
 @contextlib.asynccontextmanager
@@ -124,9 +125,7 @@ async def raw_server() -> AsyncIterator[RawServer]:
     finally:
         if channel is not None:
             await channel.close(None)
-        assert process.stdin is not None
-        process.stdin.close()  # the server exits when its stdin ends
-        await _reap(process, STOP_TIMEOUT_S)
+        await _stop_raw(process)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -208,13 +207,13 @@ async def serve_process() -> AsyncIterator[Served]:
         try:
             base = f"http://127.0.0.1:{port}"
             await _wait_for_front(process, f"{base}/plugins/ref/headers", log)
-            started = descendants(process.pid)
+            started = _descendants(process.pid)
             if len(started) != 1:
                 raise BenchError(f"expected one plugin process under serve, found {started}")
             yield Served(base, process.pid, started[0])
         finally:
             # The plugin runs in its own session: remember it in case serve has to be killed.
-            started = sorted(set(started) | set(descendants(process.pid)))
+            started = sorted(set(started) | set(_descendants(process.pid)))
             if process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     process.send_signal(signal.SIGTERM)
