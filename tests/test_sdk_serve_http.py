@@ -327,6 +327,29 @@ async def test_cancelled_call_reaches_the_app_as_a_disconnect(launch_plugin, req
     assert hold_id in await poll_disconnects(plugin, hold_id)
 
 
+async def test_a_send_blocked_when_the_call_is_cancelled_fails_as_an_oserror(launch_plugin):
+    # The client stops reading, so the app's next send waits on flow control; the cancel
+    # then fails that send inside grpc. ASGI says a send to a client that has gone raises
+    # OSError (ClientDisconnected), whatever grpc raised beneath it.
+    plugin = await launch_plugin(argv=test_plugin("blocked_writer"))
+    flood_id = uuid.uuid4().hex
+    call = hooks(plugin).ServeHTTP(timeout=CALL_TIMEOUT_S)
+    try:
+        await call.write(request_init("GET", "/flood", f"id={flood_id}"))
+        await call.write(END)
+        assert (await asyncio.wait_for(call.read(), 10)).WhichOneof("frame") == "init"
+        assert (await asyncio.wait_for(call.read(), 10)).body == b"ready\n"
+    finally:
+        call.cancel()
+    deadline = time.monotonic() + 10
+    while True:
+        ended = (await exchange(plugin, "GET", "/ended", f"id={flood_id}", limit_s=10)).body
+        if ended or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)  # the app's record is in another process: poll, bounded
+    assert ended == b"ClientDisconnected oserror=True"
+
+
 async def test_half_close_without_end_is_a_disconnect(launch_plugin):
     plugin = await launch_plugin()
     call = hooks(plugin).ServeHTTP(timeout=CALL_TIMEOUT_S)

@@ -41,6 +41,12 @@ _FLUSH = hooks_pb2.HTTPResponseFrame(flush=hooks_pb2.HTTPFlush())
 _END = hooks_pb2.HTTPResponseFrame(end=hooks_pb2.HTTPResponseEnd())
 
 
+# How a read or write on the stream fails once the host cancelled it (its client went away):
+# an RpcError, a RuntimeError, or one of grpc.aio's own errors (a write after the cancel
+# fails its batch with ExecuteBatchError, a grpc.aio.BaseError).
+_STREAM_GONE = (grpc.RpcError, grpc.aio.BaseError, RuntimeError)
+
+
 class ClientDisconnected(OSError):
     """Raised by ``send()`` once the HTTP client has gone away."""
 
@@ -120,7 +126,7 @@ class Exchange:
                 task.uncancel()
                 return _DISCONNECT
             raise
-        except (grpc.RpcError, RuntimeError):
+        except _STREAM_GONE:
             self.mark_disconnected()
             return _DISCONNECT
         finally:
@@ -186,7 +192,7 @@ class Exchange:
     async def _write(self, frame: hooks_pb2.HTTPResponseFrame) -> None:
         try:
             await self._context.write(frame)
-        except (grpc.RpcError, RuntimeError) as exc:
+        except _STREAM_GONE as exc:
             self.mark_disconnected()
             raise ClientDisconnected(f"the HTTP client went away: {exc}") from None
 
@@ -245,7 +251,7 @@ class Exchange:
         while not (self.request_complete or self.disconnected):
             try:
                 frame = await asyncio.wait_for(self._context.read(), DRAIN_IDLE_S)
-            except (TimeoutError, grpc.RpcError, RuntimeError):
+            except (TimeoutError, *_STREAM_GONE):
                 return
             if frame is EOF:
                 return
