@@ -112,7 +112,7 @@ def test_list_host_gives_ids_levels_and_requirement_text():
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "host/launch/environment  MUST  hooks" in lines
-    assert any(line.split()[:4] == ["HS-1", "The", "host", "MUST"] for line in lines)
+    assert any(line.split()[:5] == ["HS-1", "[go-plugin]", "The", "host", "MUST"] for line in lines)
     assert lines[-1] == f"{len(load_cases('host'))} cases"
 
 

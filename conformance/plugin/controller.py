@@ -8,45 +8,61 @@ import time
 import psutil
 
 from pluginconf.host.errors import describe_status
-from pluginconf.runner import Level, Profile, case, expect, fail
+from pluginconf.runner import Level, Profile, case, check, expect
 from pluginconf.runner.target import PluginTarget
+from pluginconf.runner.timing import Yardstick, judge_time
 
 from ._helpers import expect_serving
+
+# How long the suite waits for an exit at all: a deadlock guard, not a SPEC bound.
+_EXIT_GUARD_S = 10.0
 
 
 @case(
     "plugin/controller/shutdown",
-    requirements=["CT-1", "CT-2", "CT-3", "CT-4"],
+    requirements=["CT-1", "CT-2", "CT-3", "CT-4", "CT-10"],
     profile=Profile.TRANSPORT,
 )
 async def shutdown(t: PluginTarget) -> None:
     """
     Purpose: The host's graceful stop ends an idle plugin promptly.
     Procedure: Start the plugin and call GRPCController/Shutdown (2 s deadline) while no
-      other call is in progress. A machine's hiccup can stretch one measurement: when the
-      only fault is the 100 ms bound, a second process is measured, and the better counts.
-    Asserts: Shutdown answers OK or fails with UNAVAILABLE; the process exits within 100 ms
-      of the answer and within 1 s of the call.
+      other call is in progress; time the exit from the call and from its answer. A time
+      over its bound is set beside a minimal gRPC process's stop timed just then, and
+      measured again on a new process before it counts (up to three times).
+    Asserts: Shutdown answers OK or fails with UNAVAILABLE (CT-4); the process exits within
+      2 s of the call, as go-plugin's client waits (CT-10), and within 100 ms of the answer
+      and 1 s of the call (CT-3).
     """
-    measured = []
-    for _ in range(2):
+    after_call: list[float | None] = []
+
+    async def stop_once() -> float | None:
+        """Seconds from Shutdown's answer to the exit; None if no exit within 10 s."""
         fresh = await t.launch()
         answer = await fresh.request_shutdown()
-        expect(
+        check(
             answer.outcome in ("ok", "unavailable"),
-            f"Shutdown answered {answer.outcome}; expected OK or UNAVAILABLE (CT-4)",
+            f"Shutdown answered {answer.outcome}; expected OK or UNAVAILABLE",
+            requirement="CT-4",
         )
-        exited = await fresh.wait_exit(max(0.0, answer.sent_at + 1.0 - time.monotonic()))
-        after_answer = time.monotonic() - answer.answered_at
-        expect(exited, "the plugin was still running 1 s after Shutdown was called")
-        measured.append(after_answer)
-        if after_answer <= 0.1:
-            return
-    fail(
-        "the plugin exited "
-        + " and ".join(f"{m * 1000:.0f} ms" for m in measured)
-        + " after Shutdown answered (two processes); the bound is 100 ms"
-    )
+        exited = await fresh.wait_exit(_EXIT_GUARD_S)
+        now = time.monotonic()
+        after_call.append(now - answer.sent_at if exited else None)
+        return now - answer.answered_at if exited else None
+
+    answered = await judge_time(0.1, stop_once, Yardstick.STOP, "the exit after Shutdown answered")
+    check(answered.met, answered.evidence(), requirement="CT-3")
+    for bound, rule, what in (
+        (2.0, "CT-10", "the exit after the Shutdown call (go-plugin's client waits 2 s)"),
+        (1.0, "CT-3", "the exit after the Shutdown call"),
+    ):
+
+        async def call_once() -> float | None:
+            await stop_once()
+            return after_call[-1]
+
+        verdict = await judge_time(bound, call_once, Yardstick.STOP, what, seen=after_call[:1])
+        check(verdict.met, verdict.evidence(), requirement=rule)
 
 
 @case("plugin/controller/sigterm", requirements=["CT-5"], profile=Profile.TRANSPORT)

@@ -10,6 +10,7 @@ import argparse
 
 PROFILES = ("transport", "hooks", "sdk")
 SUITES = ("plugin", "host")
+AUTO_MTLS_CHOICES = ("always", "never", "auto")
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 DEFAULT_HOST_MAX_BODY = 256 * 1024 * 1024
 
@@ -18,6 +19,38 @@ def _workers(text: str) -> str:
     if text == "auto" or (text.isdigit() and int(text) >= 0):
         return text
     raise argparse.ArgumentTypeError(f"-n {text!r}: expected a number of workers or 'auto'")
+
+
+def _add_target_arguments(parser: argparse.ArgumentParser, suite: str) -> None:
+    if suite == "plugin":
+        what = (
+            "the application whose host the suite plays: its cookie, protocol versions, "
+            "profile and AutoMTLS, and which rules decide the run"
+        )
+    else:
+        what = (
+            "which rules decide the run: a go-plugin target (go-plugin, terraform, ...) judges "
+            "a host built on go-plugin's client by go-plugin's rules"
+        )
+    parser.add_argument(
+        "--target",
+        dest="target_name",
+        default="pluginconf",
+        metavar="NAME",
+        help=f"{what} (default: %(default)s, every rule; `pluginconf list targets`)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="under a go-plugin target, let pluginconf's own rules fail the run too",
+    )
+    parser.add_argument(
+        "--auto-mtls",
+        choices=AUTO_MTLS_CHOICES,
+        default=None,
+        help="always: every start uses AutoMTLS (as Terraform does); never: none does; auto: "
+        "as each case needs (default: the target's)",
+    )
 
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,20 +87,22 @@ def add_plugin_arguments(parser: argparse.ArgumentParser) -> None:
         choices=PROFILES,
         help="transport: any go-plugin gRPC plugin; hooks: any pluginconf.v1 hooks plugin; "
         "sdk: the conformance plugin, byte for byte (default: sdk for the bundled reference "
-        "plugin, hooks for a CMD)",
+        "plugin, else the target's: hooks for pluginconf, transport for go-plugin targets)",
     )
+    _add_target_arguments(parser, "plugin")
     _add_run_arguments(parser)
     parser.add_argument(
         "--magic-cookie",
-        default="PLUGINCONF_MAGIC_COOKIE=pluginconf",
+        default=None,
         metavar="KEY=VALUE",
-        help="the cookie the host sets (default: %(default)s)",
+        help="the cookie the host sets (default: the target's; PLUGINCONF_MAGIC_COOKIE="
+        "pluginconf for pluginconf)",
     )
     parser.add_argument(
         "--protocol-versions",
-        default="1",
+        default=None,
         metavar="V[,V...]",
-        help="app protocol versions the host offers (default: %(default)s)",
+        help="app protocol versions the host offers (default: the target's; 1 for pluginconf)",
     )
     parser.add_argument(
         "--start-timeout",
@@ -87,6 +122,7 @@ def add_plugin_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_host_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_target_arguments(parser, "host")
     _add_run_arguments(parser)
     parser.add_argument(
         "--start-timeout",
@@ -107,7 +143,11 @@ def add_host_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_list_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("suite", choices=SUITES, help="which suite's cases")
+    parser.add_argument(
+        "suite",
+        choices=(*SUITES, "targets"),
+        help="which suite's cases, or the targets (application presets)",
+    )
     parser.add_argument("--profile", choices=PROFILES, help="only this profile")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="also print Purpose, Procedure, Asserts"

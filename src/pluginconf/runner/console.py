@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pluginconf.runner.known_failing import KnownFailing
 from pluginconf.runner.model import Case, Level, Outcome
 from pluginconf.runner.pytest_plugin import NODE_PREFIX, result_of
-from pluginconf.runner.report import CaseReport, report_for, summarize
+from pluginconf.runner.report import NOT_MET_KEY, CaseReport, report_for, summarize
 
 _MARK = {
     Outcome.PASSED: ".",
@@ -28,6 +28,7 @@ _MARK = {
     Outcome.XFAILED: "x",
     Outcome.XPASSED: "X",
     Outcome.ERROR: "E",
+    Outcome.NOT_MET: "r",
 }
 _STYLE = {
     Outcome.PASSED: "green",
@@ -36,6 +37,7 @@ _STYLE = {
     Outcome.XFAILED: "yellow",
     Outcome.XPASSED: "red",
     Outcome.ERROR: "red",
+    Outcome.NOT_MET: "yellow",
 }
 
 
@@ -104,22 +106,37 @@ class ConsoleReporter:
         if case is None or case_id in self.reports:
             return
         result = result_of(report)
+        violated: list[str] = []
+        origin = ""
         if result is not None:
             outcome, message = Outcome(result["outcome"]), str(result["message"])
             duration = float(result["duration_s"])
+            violated = list(result.get("violated", []))
+            origin = str(result.get("origin", ""))
         elif report.when == "call" or report.failed:
             # No result: the worker running it died, or pytest failed around it.
             outcome, message, duration = Outcome.ERROR, str(report.longrepr), report.duration
         else:
             return
-        made = report_for(case, outcome, duration, message, self._known.reason_for(case_id))
+        made = report_for(
+            case,
+            outcome,
+            duration,
+            message,
+            self._known.reason_for(case_id),
+            violated=violated,
+            origin=origin,
+        )
         self.reports[case_id] = made
         self._advance(made)
 
     # -- the end -----------------------------------------------------------------------------
 
-    def finish(self) -> list[CaseReport]:
-        """Every selected case's report, in case order; those never run are errors."""
+    def finish(self, interrupted: bool = False) -> list[CaseReport]:
+        """Every selected case's report, in case order; those never run are errors, unless the
+        run was interrupted: then only the cases that ran."""
+        if interrupted:
+            return [self.reports[i] for i in self._order if i in self.reports]
         for case_id in self._order:
             if case_id not in self.reports:
                 case = self._cases[case_id]
@@ -140,23 +157,23 @@ class ConsoleReporter:
             ),
             ("ERROR", [r for r in reports if r.outcome is Outcome.ERROR]),
             ("XPASSED", [r for r in reports if r.outcome is Outcome.XPASSED]),
-            (
-                "SHOULD",
-                [r for r in reports if r.outcome is Outcome.FAILED and r.level is Level.SHOULD],
-            ),
+            ("NOT MET", [r for r in reports if r.outcome is Outcome.NOT_MET]),
         ]
         titles = {
             "FAILED": "failures",
             "ERROR": "errors of the suite itself",
             "XPASSED": "listed as known failing, but passed (remove them from the list)",
-            "SHOULD": "SHOULD requirements not met (these do not fail the run)",
+            "NOT MET": "recommendations not met: SHOULD requirements, and rules stricter than "
+            "the target's (these do not fail the run)",
         }
         for key, items in sections:
             if not items:
                 continue
-            self.console.rule(f"[bold]{titles[key]}", style="red" if key != "SHOULD" else "yellow")
+            style = "yellow" if key == "NOT MET" else "red"
+            self.console.rule(f"[bold]{titles[key]}", style=style)
             for r in items:
-                head = f"{key:7} {r.id}  [{r.level} {' '.join(r.requirements)}]"
+                cited = " ".join(r.violated or r.requirements)
+                head = f"{key:7} {r.id}  [{r.level} {cited}] ({r.origin})"
                 self.console.print(f"[bold]{escape(head)}[/]")
                 body = r.message or (f"known failing: {r.known_failing}" if r.known_failing else "")
                 for line in body.splitlines():
@@ -172,6 +189,12 @@ class ConsoleReporter:
             + (f" ({', '.join(extra)})" if extra else "")
         )
         # The closing line is a contract: N passed, N failed, N skipped.
+        not_met = counts[NOT_MET_KEY]
         self.console.print(
             f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
+            + (
+                f", {not_met} recommendation{'' if not_met == 1 else 's'} not met"
+                if not_met
+                else ""
+            )
         )

@@ -1,10 +1,11 @@
 """Running cases: one bounded procedure each, its outcome, and the shared process's health.
 
-A case passes when its procedure returns. It fails when the procedure proves a violation
-(CaseFailed), when a call it makes fails unexpectedly, when it outlives its time bound, or
-when the shared plugin process dies while it runs: then the failure carries the exit status
-and the stderr tail, the process is replaced, and the run goes on. Anything else raised is a
-defect of the suite (outcome ``error``), reported with its traceback.
+A case passes when its procedure returns and no check() it made failed. It fails when the
+procedure proves a violation (CaseFailed, or checks that failed: all are reported, each with
+the requirements it breaks), when a call it makes fails unexpectedly, when it outlives its
+time bound, or when the shared plugin process dies while it runs: then the failure carries
+the exit status and the stderr tail, the process is replaced, and the run goes on. Anything
+else raised is a defect of the suite (outcome ``error``), reported with its traceback.
 """
 
 from __future__ import annotations
@@ -12,13 +13,22 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
+from dataclasses import dataclass
 from typing import Protocol
 
 import grpc
 import httpx
 
 from pluginconf.host.errors import LaunchError
-from pluginconf.runner.model import Case, CaseFailed, CaseResult, CaseSkipped, Outcome
+from pluginconf.runner.model import (
+    Case,
+    CaseFailed,
+    CaseResult,
+    CaseSkipped,
+    Outcome,
+    Violation,
+    recording_checks,
+)
 from pluginconf.runner.options import PluginSuiteOptions
 from pluginconf.runner.shared import SharedPool, TargetUnusable
 from pluginconf.runner.target import PluginTarget
@@ -41,11 +51,14 @@ class SuiteSession:
         target = PluginTarget(self.options, self._pool)
         start = time.monotonic()
         try:
-            outcome, message, timed_out = await execute(case, target)
+            executed = await execute(case, target)
         finally:
             await target.aclose()
-        outcome, message = await self._check_shared(target, outcome, message, timed_out)
-        return CaseResult(case.id, outcome, message, time.monotonic() - start)
+        outcome, message = await self._check_shared(
+            target, executed.outcome, executed.message, executed.timed_out
+        )
+        violated = executed.violated if outcome is executed.outcome else ()
+        return CaseResult(case.id, outcome, message, time.monotonic() - start, violated)
 
     async def _check_shared(
         self, target: PluginTarget, outcome: Outcome, message: str, timed_out: bool
@@ -78,41 +91,92 @@ class HasStep(Protocol):
     current_step: str
 
 
-async def execute(case: Case, target: HasStep) -> tuple[Outcome, str, bool]:
-    """Run ``case`` on ``target`` under its time bound: outcome, evidence, whether it timed out."""
+@dataclass(frozen=True)
+class Executed:
+    """How one run of a procedure ended."""
+
+    outcome: Outcome
+    message: str = ""
+    timed_out: bool = False
+    # For a failure: the requirements it proves broken (empty: all that the case cites).
+    violated: tuple[str, ...] = ()
+
+
+def _attributed(case: Case, violations: list[Violation]) -> tuple[str, ...]:
+    """The requirements ``violations`` break, in the case's order; every one the case cites
+    when any violation names none."""
+    named: set[str] = set()
+    for violation in violations:
+        if not violation.requirements:
+            return case.requirements
+        named.update(violation.requirements)
+    return tuple(r for r in case.requirements if r in named)
+
+
+def _render(violations: list[Violation]) -> str:
+    if len(violations) == 1:
+        return violations[0].evidence
+    parts = []
+    for number, violation in enumerate(violations, 1):
+        tag = f" [{', '.join(violation.requirements)}]" if violation.requirements else ""
+        parts.append(f"({number}){tag} {violation.evidence}")
+    return "\n".join(parts)
+
+
+async def execute(case: Case, target: HasStep) -> Executed:
+    """Run ``case`` on ``target`` under its time bound, with every check() it makes recorded."""
+    with recording_checks() as recorded:
+        executed = await _run_procedure(case, target)
+        violations = list(recorded)
+    if executed.outcome is Outcome.FAILED:
+        violations.append(Violation(executed.message, executed.violated))
+    elif not violations or executed.outcome is Outcome.ERROR:
+        return executed
+    # A check() failure stands even when the case later skipped or passed.
+    foreign = {r for v in violations for r in v.requirements} - set(case.requirements)
+    if foreign:
+        return Executed(
+            Outcome.ERROR,
+            f"the suite itself failed: case {case.id} attributes a failure to "
+            f"{', '.join(sorted(foreign))}, which it does not cite\n" + _render(violations),
+        )
+    return Executed(
+        Outcome.FAILED, _render(violations), executed.timed_out, _attributed(case, violations)
+    )
+
+
+async def _run_procedure(case: Case, target: HasStep) -> Executed:
     bound = asyncio.timeout(case.timeout_s)
     try:
         async with bound:
             await case.procedure(target)
     except CaseFailed as exc:
-        return Outcome.FAILED, str(exc), False
+        return Executed(Outcome.FAILED, str(exc), violated=exc.requirements)
     except CaseSkipped as exc:
-        return Outcome.SKIPPED, str(exc), False
+        return Executed(Outcome.SKIPPED, str(exc))
     except TimeoutError:
         if bound.expired():
-            return (
+            return Executed(
                 Outcome.FAILED,
                 f"no result within the case's bound of {case.timeout_s:g}s; "
                 f"it was {target.current_step}",
-                True,
+                timed_out=True,
             )
-        return Outcome.FAILED, f"timed out while {target.current_step}", True
+        return Executed(Outcome.FAILED, f"timed out while {target.current_step}", timed_out=True)
     except TargetUnusable as exc:
-        return Outcome.FAILED, str(exc), False
+        return Executed(Outcome.FAILED, str(exc), violated=exc.requirements)
     except LaunchError as exc:
-        return Outcome.FAILED, f"a plugin process could not be started:\n{exc}", False
+        return Executed(Outcome.FAILED, f"a plugin process could not be started:\n{exc}")
     except grpc.aio.AioRpcError as exc:
-        return (
+        return Executed(
             Outcome.FAILED,
             f"while {target.current_step}: the call failed with {exc.code().name}: {exc.details()}",
-            False,
         )
     except httpx.HTTPError as exc:
-        return (
+        return Executed(
             Outcome.FAILED,
             f"while {target.current_step}: the HTTP request failed: {type(exc).__name__}: {exc}",
-            False,
         )
     except Exception:
-        return Outcome.ERROR, "the suite itself failed:\n" + traceback.format_exc(), False
-    return Outcome.PASSED, "", False
+        return Executed(Outcome.ERROR, "the suite itself failed:\n" + traceback.format_exc())
+    return Executed(Outcome.PASSED)

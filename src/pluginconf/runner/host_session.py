@@ -94,15 +94,18 @@ class HostSuiteSession:
         except Exception as exc:
             return CaseResult(case.id, Outcome.FAILED, str(exc), time.monotonic() - start)
         try:
-            outcome, message, _ = await execute(case, target)
+            executed = await execute(case, target)
         finally:
             problem = await self.close_target(target)
+        outcome, message, violated = executed.outcome, executed.message, executed.violated
         if problem is not None and outcome in (Outcome.PASSED, Outcome.SKIPPED, Outcome.FAILED):
             message = f"{message}\n{problem}" if message else problem
+            # Leftover processes break the stop sequence's rules whatever the case checked.
+            violated = () if outcome is Outcome.FAILED else violated
             outcome = Outcome.FAILED
         elif problem is not None:
             message = f"{message}\n{problem}"
-        return CaseResult(case.id, outcome, message, time.monotonic() - start)
+        return CaseResult(case.id, outcome, message, time.monotonic() - start, violated)
 
     async def aclose(self) -> None:
         if self._adapter is not None:

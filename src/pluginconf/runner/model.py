@@ -5,15 +5,22 @@ a Purpose / Procedure / Asserts description, and a procedure (an async function 
 target). Cases are made with :func:`case` or :func:`case_each` in the modules of
 ``pluginconf.conformance``; the runner finds them there (registry.py) and runs them
 (engine.py). A procedure proves a failure by raising :class:`CaseFailed` (through
-:func:`expect`), and declares a case not applicable by raising :class:`CaseSkipped`.
+:func:`expect` or :func:`fail`), records one and goes on with :func:`check`, and declares a
+case not applicable by raising :class:`CaseSkipped`.
+
+Each failure may name the requirement it proves broken (``requirement="CT-3"``), one of
+those the case cites; a failure that names none breaks all of them. Targets judge a failure
+by the origins of the requirements it breaks (verdict.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import re
 import textwrap
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Generic, NoReturn, TypeVar
 
@@ -53,10 +60,33 @@ class Outcome(enum.StrEnum):
     XFAILED = "xfailed"  # listed as known failing, and failed
     XPASSED = "xpassed"  # listed as known failing, but passed: fails the run
     ERROR = "error"  # the suite itself went wrong; the message has the traceback
+    # Failed, but only requirements that do not decide the run under the target broke:
+    # SHOULD requirements, or (under a go-plugin application's target) pluginconf's own.
+    NOT_MET = "not_met"
+
+
+Requirements = str | Sequence[str]
+
+
+def _ids(requirement: Requirements) -> tuple[str, ...]:
+    return (requirement,) if isinstance(requirement, str) else tuple(requirement)
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One failed assertion: its evidence, and the requirements it proves broken (empty:
+    every requirement the case cites)."""
+
+    evidence: str
+    requirements: tuple[str, ...] = ()
 
 
 class CaseFailed(Exception):
     """The target broke the case's requirements; the message is the evidence."""
+
+    def __init__(self, evidence: str, requirements: Requirements = ()) -> None:
+        super().__init__(evidence)
+        self.requirements = _ids(requirements)
 
 
 class CaseSkipped(Exception):
@@ -67,14 +97,42 @@ class CaseDefinitionError(Exception):
     """A case is defined wrongly (bad id, missing description); a defect of the suite."""
 
 
-def expect(condition: object, evidence: str) -> None:
-    """Fail the case with ``evidence`` unless ``condition`` holds."""
+# The failures check() recorded in the running case; None outside a case (engine.py sets it).
+_RECORDED: ContextVar[list[Violation] | None] = ContextVar("pluginconf_checks", default=None)
+
+
+def expect(condition: object, evidence: str, *, requirement: Requirements = ()) -> None:
+    """Fail the case with ``evidence`` unless ``condition`` holds; the case stops here."""
     if not condition:
-        raise CaseFailed(evidence)
+        raise CaseFailed(evidence, requirement)
 
 
-def fail(evidence: str) -> NoReturn:
-    raise CaseFailed(evidence)
+def fail(evidence: str, *, requirement: Requirements = ()) -> NoReturn:
+    raise CaseFailed(evidence, requirement)
+
+
+def check(condition: object, evidence: str, *, requirement: Requirements = ()) -> bool:
+    """Like :func:`expect`, but the case goes on: the failure is recorded and reported with
+    any others when the case ends. For assertions whose failure leaves the rest meaningful.
+    Outside a running case (no recorder) it fails at once, as expect does."""
+    if condition:
+        return True
+    recorded = _RECORDED.get()
+    if recorded is None:
+        raise CaseFailed(evidence, requirement)
+    recorded.append(Violation(evidence, _ids(requirement)))
+    return False
+
+
+@contextlib.contextmanager
+def recording_checks() -> Iterator[list[Violation]]:
+    """Collect what :func:`check` records in this context (tasks it starts share the list)."""
+    recorded: list[Violation] = []
+    token = _RECORDED.set(recorded)
+    try:
+        yield recorded
+    finally:
+        _RECORDED.reset(token)
 
 
 def skip(reason: str) -> NoReturn:
@@ -145,6 +203,8 @@ class CaseResult:
     outcome: Outcome
     message: str = ""
     duration_s: float = 0.0
+    # For a failure: the requirements it proves broken (empty: every one the case cites).
+    violated: tuple[str, ...] = ()
 
 
 def _source(procedure: Callable[..., Any]) -> tuple[str, int]:

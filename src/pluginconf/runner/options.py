@@ -11,6 +11,8 @@ from pluginconf.host.launcher import LaunchSpec
 from pluginconf.protocol.constants import DEFAULT_MAGIC_COOKIE, MagicCookie
 from pluginconf.runner.arguments import DEFAULT_HOST_MAX_BODY, DEFAULT_MAX_BODY
 from pluginconf.runner.model import Profile
+from pluginconf.runner.targets import DEFAULT_TARGET, AutoMTLS, Target, target_named
+from pluginconf.runner.verdict import Judging
 
 # How reports name the bundled reference plugin.
 REFERENCE_COMMAND = ("pluginconf", "reference-plugin")
@@ -35,6 +37,13 @@ class PluginSuiteOptions:
     max_body: int = DEFAULT_MAX_BODY
     # Extra environment for every launch (tests use it; a None value removes a variable).
     env: Mapping[str, str | None] = field(default_factory=dict)
+    # The application whose host the suite plays, and how strictly its rules count.
+    target: Target = field(default_factory=lambda: target_named(DEFAULT_TARGET))
+    strict: bool = False
+    auto_mtls: AutoMTLS = AutoMTLS.AUTO
+    # The plugin serves one fixed address, so that two of its processes would answer each
+    # other's calls: the suite runs one process of it at a time (preflight.py finds this).
+    one_process_at_a_time: bool = False
 
     @property
     def is_reference(self) -> bool:
@@ -44,7 +53,13 @@ class PluginSuiteOptions:
     def effective_profile(self) -> Profile:
         if self.profile is not None:
             return self.profile
-        return Profile.SDK if self.is_reference else Profile.HOOKS
+        if self.is_reference:
+            return Profile.SDK
+        return self.target.profile
+
+    @property
+    def judging(self) -> Judging:
+        return Judging(self.target.decisive, self.strict)
 
     @property
     def argv(self) -> tuple[str, ...]:
@@ -90,6 +105,15 @@ class HostSuiteOptions:
     max_body: int = DEFAULT_HOST_MAX_BODY
     # Extra environment for the adapter (tests use it; a None value removes a variable).
     env: Mapping[str, str | None] = field(default_factory=dict)
+    # Which rules decide the run: a go-plugin target judges a host built on go-plugin's
+    # client by go-plugin's rules. The host suite's cookie and versions stay pluginconf's.
+    target: Target = field(default_factory=lambda: target_named(DEFAULT_TARGET))
+    strict: bool = False
+    auto_mtls: AutoMTLS = AutoMTLS.AUTO
+
+    @property
+    def judging(self) -> Judging:
+        return Judging(self.target.decisive, self.strict)
 
     @property
     def is_reference(self) -> bool:

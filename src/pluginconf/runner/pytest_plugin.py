@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -37,6 +37,8 @@ from pluginconf.runner.model import Case, CaseResult, Level, Outcome, Profile
 from pluginconf.runner.options import HostSuiteOptions, PluginSuiteOptions
 from pluginconf.runner.preflight import PreflightError, check_target
 from pluginconf.runner.registry import Selection, SelectionError, load_cases
+from pluginconf.runner.targets import DEFAULT_TARGET, AutoMTLS, target_named
+from pluginconf.runner.verdict import judge
 
 NODE_PREFIX = "pluginconf::"
 # The user property carrying a case's result, as JSON, to the controller (xdist) and reports.
@@ -77,36 +79,62 @@ def build_options(
     command: list[str],
     *,
     profile: str | None,
-    magic_cookie: str,
-    protocol_versions: str,
+    magic_cookie: str | None,
+    protocol_versions: str | None,
     start_timeout: float,
     max_body: int,
+    target: str = DEFAULT_TARGET,
+    strict: bool = False,
+    auto_mtls: str | None = None,
 ) -> PluginSuiteOptions:
-    """Options from command-line values; ValueError names the bad one and what to give."""
+    """Options from command-line values, the target's preset filling what is not given;
+    ValueError names the bad one and what to give."""
     if start_timeout <= 0:
         raise ValueError(f"--start-timeout {start_timeout:g} must be more than 0 seconds")
     if max_body < 0:
         raise ValueError(f"--max-body {max_body} must be 0 or more bytes")
+    preset = target_named(target)
     return PluginSuiteOptions(
         command=tuple(command),
         profile=Profile(profile) if profile else None,
-        magic_cookie=MagicCookie.parse(magic_cookie),
-        protocol_versions=parse_versions(protocol_versions),
+        magic_cookie=(
+            MagicCookie.parse(magic_cookie) if magic_cookie is not None else preset.magic_cookie
+        ),
+        protocol_versions=(
+            parse_versions(protocol_versions)
+            if protocol_versions is not None
+            else preset.protocol_versions
+        ),
         start_timeout_s=start_timeout,
         max_body=max_body,
+        target=preset,
+        strict=strict,
+        auto_mtls=AutoMTLS(auto_mtls) if auto_mtls is not None else preset.auto_mtls,
     )
 
 
 def build_host_options(
-    command: list[str], *, start_timeout: float, max_body: int
+    command: list[str],
+    *,
+    start_timeout: float,
+    max_body: int,
+    target: str = DEFAULT_TARGET,
+    strict: bool = False,
+    auto_mtls: str | None = None,
 ) -> HostSuiteOptions:
     """Host suite options from command-line values; ValueError names the bad one."""
     if start_timeout <= 0:
         raise ValueError(f"--start-timeout {start_timeout:g} must be more than 0 seconds")
     if max_body < 0:
         raise ValueError(f"--max-body {max_body} must be 0 or more bytes")
+    preset = target_named(target)
     return HostSuiteOptions(
-        command=tuple(command), start_timeout_s=start_timeout, max_body=max_body
+        command=tuple(command),
+        start_timeout_s=start_timeout,
+        max_body=max_body,
+        target=preset,
+        strict=strict,
+        auto_mtls=AutoMTLS(auto_mtls) if auto_mtls is not None else AutoMTLS.AUTO,
     )
 
 
@@ -150,29 +178,36 @@ class CaseItem(pytest.Item):
         self.known_failing = known_failing
 
     def runtest(self) -> None:
+        suite = self.config.stash[_CONFIG]
         result = self.config.stash[_RUNNER].run(self.case)
+        judged = judge(
+            self.case, result.outcome, result.message, result.violated, suite.options.judging
+        )
         self.user_properties.append(
             (
                 RESULT_PROPERTY,
                 json.dumps(
                     {
                         "id": self.case.id,
-                        "outcome": str(result.outcome),
-                        "message": result.message,
+                        "outcome": str(judged.outcome),
+                        "message": judged.message,
                         "duration_s": result.duration_s,
+                        "violated": list(judged.violated),
+                        "origin": judged.origin,
                     }
                 ),
             )
         )
-        if result.outcome is Outcome.SKIPPED:
+        if judged.outcome is Outcome.SKIPPED:
             # Reported at the case, not at this line.
-            raise pytest.skip.Exception(result.message, _use_item_location=True)
-        if result.outcome is Outcome.ERROR:
-            raise SuiteDefect(result.message)
-        if result.outcome is Outcome.FAILED:
-            if self.case.level is Level.SHOULD and self.known_failing is None:
-                pytest.xfail(f"SHOULD not met: {result.message}")
-            raise CaseFailure(result.message)
+            raise pytest.skip.Exception(judged.message, _use_item_location=True)
+        if judged.outcome is Outcome.ERROR:
+            raise SuiteDefect(judged.message)
+        if judged.outcome is Outcome.NOT_MET and self.known_failing is None:
+            why = "SHOULD" if self.case.level is Level.SHOULD else f"{judged.origin} rule"
+            pytest.xfail(f"recommendation not met ({why}): {judged.message}")
+        if judged.outcome in (Outcome.FAILED, Outcome.NOT_MET):
+            raise CaseFailure(judged.message)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, (CaseFailure, SuiteDefect)):
@@ -208,8 +243,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--pluginconf-run", action="append", default=[], metavar="GLOB")
     group.addoption("--pluginconf-skip", action="append", default=[], metavar="GLOB")
     group.addoption("--pluginconf-known-failing", metavar="FILE")
-    group.addoption("--pluginconf-magic-cookie", default="PLUGINCONF_MAGIC_COOKIE=pluginconf")
-    group.addoption("--pluginconf-protocol-versions", default="1", metavar="V[,V...]")
+    group.addoption(
+        "--pluginconf-target",
+        default=DEFAULT_TARGET,
+        metavar="NAME",
+        help="the application preset (pluginconf list targets); go-plugin targets let only "
+        "go-plugin's rules fail cases, pluginconf's own become xfails",
+    )
+    group.addoption("--pluginconf-strict", action="store_true")
+    group.addoption("--pluginconf-auto-mtls", choices=["always", "never", "auto"], default=None)
+    group.addoption("--pluginconf-magic-cookie", default=None, metavar="KEY=VALUE")
+    group.addoption("--pluginconf-protocol-versions", default=None, metavar="V[,V...]")
     group.addoption("--pluginconf-start-timeout", type=float, default=60.0, metavar="SECONDS")
     group.addoption(
         "--pluginconf-max-body",
@@ -218,6 +262,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="BYTES",
         help=f"largest body a case sends (default: {DEFAULT_MAX_BODY} for the plugin suite, "
         f"{DEFAULT_HOST_MAX_BODY} for the host suite)",
+    )
+    group.addoption(
+        "--pluginconf-one-process-at-a-time",
+        action="store_true",
+        help="keep at most one process of the plugin at a time (for a plugin that serves a "
+        "fixed address; pluginconf plugin finds this out itself)",
     )
     group.addoption(
         "--pluginconf-no-preflight",
@@ -249,6 +299,9 @@ def pytest_configure(config: pytest.Config) -> None:
                 command,
                 start_timeout=config.getoption("pluginconf_start_timeout"),
                 max_body=DEFAULT_HOST_MAX_BODY if max_body is None else max_body,
+                target=config.getoption("pluginconf_target"),
+                strict=config.getoption("pluginconf_strict"),
+                auto_mtls=config.getoption("pluginconf_auto_mtls"),
             )
         else:
             suite_name = "plugin"
@@ -259,7 +312,12 @@ def pytest_configure(config: pytest.Config) -> None:
                 protocol_versions=config.getoption("pluginconf_protocol_versions"),
                 start_timeout=config.getoption("pluginconf_start_timeout"),
                 max_body=DEFAULT_MAX_BODY if max_body is None else max_body,
+                target=config.getoption("pluginconf_target"),
+                strict=config.getoption("pluginconf_strict"),
+                auto_mtls=config.getoption("pluginconf_auto_mtls"),
             )
+            if config.getoption("pluginconf_one_process_at_a_time"):
+                options = replace(options, one_process_at_a_time=True)
             profile = options.effective_profile
         cases = load_cases(suite_name)
         selection = Selection(

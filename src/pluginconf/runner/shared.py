@@ -36,7 +36,12 @@ SUITE_CONFIGURATION = {"suite": "pluginconf", "greeting": "héllo 🧩"}
 
 
 class TargetUnusable(Exception):
-    """The plugin could not be started or activated for a case; the message says how."""
+    """The plugin could not be started or activated for a case; the message says how, and
+    ``requirements`` which rules that breaks when it is known (empty: the case's own)."""
+
+    def __init__(self, message: str, requirements: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.requirements = requirements
 
 
 def crash_evidence(launched: LaunchedPlugin, stdio: StdioCollector | None) -> str:
