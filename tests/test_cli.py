@@ -77,7 +77,8 @@ def test_a_failing_case_is_exit_1_with_its_evidence(tmp_path):
         "--json", str(report_path), "--", *MUTANT, "echo-flip-65536",
     )  # fmt: skip
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "FAILED  plugin/sdk/echo/65537  [MUST RB-2 SH-17 TR-10]" in result.stdout
+    # The failure names the requirement it breaks, of the three the case cites.
+    assert "FAILED  plugin/sdk/echo/65537  [MUST RB-2] (pluginconf.v1)" in result.stdout
     assert "first difference at offset 65536" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "1 passed, 1 failed, 0 skipped"
     cases = {c["id"]: c for c in json.loads(report_path.read_text())["cases"]}

@@ -20,7 +20,10 @@ import pytest
 from pluginconf.runner.engine import SuiteSession
 from pluginconf.runner.model import Outcome, Profile
 from pluginconf.runner.options import PluginSuiteOptions
+from pluginconf.runner.preflight import check_target
 from pluginconf.runner.registry import load_cases
+from pluginconf.runner.targets import target_named
+from pluginconf.runner.verdict import Judging, judge
 
 ROOT = Path(__file__).resolve().parent.parent
 MUTANT = Path(__file__).resolve().parent / "mutants" / "reference_mutant.py"
@@ -36,6 +39,9 @@ class Mutant:
     breaks: tuple[str, ...]  # case ids (or globs) it must fail
     scenario: dict[str, object] | None = None  # a fakeplugin scenario instead of a fault
     options: dict[str, object] = field(default_factory=dict)
+    # For some cases, exactly which requirements the failure names, and the outcome it
+    # comes to under --target go-plugin (FAILED, or NOT_MET for pluginconf's own rules).
+    verdicts: dict[str, tuple[tuple[str, ...], Outcome]] = field(default_factory=dict)
 
     def command(self, tmp_path: Path) -> tuple[str, ...]:
         if self.scenario is None:
@@ -53,8 +59,19 @@ MUTANTS = [
         ("plugin/handshake/first-bytes",),
         scenario={"noise_before_handshake": ["starting up..."]},
     ),
-    Mutant("listen-after-handshake", ("plugin/handshake/serving-at-handshake",)),
+    Mutant(
+        "listen-after-handshake",
+        ("plugin/handshake/serving-at-handshake",),
+        verdicts={"plugin/handshake/serving-at-handshake": (("HS-16",), Outcome.FAILED)},
+    ),
     Mutant("ignore-cookie", ("plugin/handshake/magic-cookie-*",)),
+    Mutant(
+        "cookie-unrelated-message",
+        ("plugin/handshake/magic-cookie-*",),
+        verdicts={"plugin/handshake/magic-cookie-missing": (("HS-9",), Outcome.FAILED)},
+    ),
+    Mutant("cookie-after-listen", ("plugin/handshake/magic-cookie-*",)),
+    Mutant("cookie-slow-refusal", ("plugin/handshake/magic-cookie-wrong",)),
     Mutant(
         "version-lowest",
         ("plugin/handshake/version-negotiation",),
@@ -63,11 +80,41 @@ MUTANTS = [
     Mutant("version-exit-none-common", ("plugin/handshake/version-none-common",)),
     Mutant("version-invalid-fatal", ("plugin/handshake/version-invalid-entries",)),
     Mutant("socket-outside-dir", ("plugin/transport/unix-socket-dir",)),
-    Mutant("socket-world-accessible", ("plugin/transport/unix-socket-mode",)),
+    Mutant(
+        "socket-world-accessible",
+        ("plugin/transport/unix-socket-mode",),
+        verdicts={"plugin/transport/unix-socket-mode": (("TR-2",), Outcome.FAILED)},
+    ),
+    Mutant(
+        "socket-in-tmpdir",
+        ("plugin/transport/own-socket-dir",),
+        verdicts={"plugin/transport/own-socket-dir": (("TR-12",), Outcome.NOT_MET)},
+    ),
+    Mutant("own-dir-left", ("plugin/transport/own-socket-dir",)),
     Mutant("tcp", ("plugin/transport/prefers-unix",)),
     Mutant(
         "tcp-ignore-port-range",
         ("plugin/transport/tcp-port-range", "plugin/transport/tcp-bad-port-range"),
+        verdicts={
+            "plugin/transport/tcp-port-range": (("TR-5",), Outcome.FAILED),
+            "plugin/transport/tcp-bad-port-range": (("TR-6", "TR-15"), Outcome.FAILED),
+        },
+    ),
+    Mutant(
+        "port-error-exit-0",
+        ("plugin/transport/tcp-bad-port-range",),
+        verdicts={"plugin/transport/tcp-bad-port-range": (("TR-15",), Outcome.NOT_MET)},
+    ),
+    Mutant("port-range-unbounded", ("plugin/transport/tcp-bad-port-range",)),
+    Mutant(
+        "tcp-fixed-port",
+        ("plugin/transport/address-per-process",),
+        verdicts={"plugin/transport/address-per-process": (("TR-14", "TR-5"), Outcome.FAILED)},
+    ),
+    Mutant(
+        "tcp-fixed-port-exclusive",
+        ("plugin/transport/address-per-process",),
+        options={"one_process_at_a_time": True},
     ),
     Mutant("exit-without-cleanup", ("plugin/transport/socket-removed",)),
     Mutant(
@@ -75,9 +122,15 @@ MUTANTS = [
         ("plugin/transport/accepts-4mib-messages", "plugin/hooks/payload-large"),
     ),
     Mutant("mtls-ignored", ("plugin/mtls/handshake-certificate", "plugin/mtls/refuses-plaintext")),
+    # Under --auto-mtls auto the suite starts it plainly, and it refuses.
+    Mutant("mtls-required", ("plugin/handshake/line-format",)),
     Mutant("mtls-fixed-key", ("plugin/mtls/fresh-key-per-process",)),
     Mutant("mtls-no-client-auth", ("plugin/mtls/refuses-*-certificate",)),
-    Mutant("mtls-bad-cert-ignored", ("plugin/mtls/unusable-client-certificate",)),
+    Mutant(
+        "mtls-bad-cert-ignored",
+        ("plugin/mtls/unusable-client-certificate",),
+        verdicts={"plugin/mtls/unusable-client-certificate": (("TLS-2",), Outcome.NOT_MET)},
+    ),
     Mutant("mtls-tls-1.0", ("plugin/mtls/tls-1.2-or-later",)),
     Mutant("mtls-p521", ("plugin/mtls/p256-key",)),
     Mutant("not-serving", ("plugin/health/serving",), scenario={"health": "NOT_SERVING"}),
@@ -88,13 +141,48 @@ MUTANTS = [
             "plugin/controller/shutdown",
             "plugin/controller/sigterm",
             "plugin/controller/exit-status",
-            "plugin/transport/socket-removed",
         ),
         scenario={"ignore_shutdown": True},
     ),
+    Mutant(
+        "shutdown-exit-300ms",
+        ("plugin/controller/shutdown",),
+        verdicts={"plugin/controller/shutdown": (("CT-3",), Outcome.NOT_MET)},
+    ),
+    Mutant(
+        "shutdown-exit-3s",
+        ("plugin/controller/shutdown",),
+        verdicts={"plugin/controller/shutdown": (("CT-3", "CT-10"), Outcome.FAILED)},
+    ),
+    Mutant(
+        "sigterm-default",
+        (
+            "plugin/controller/sigterm",
+            "plugin/controller/exit-status",
+            "plugin/transport/own-socket-dir",
+        ),
+        verdicts={
+            "plugin/controller/sigterm": (("TR-13",), Outcome.NOT_MET),
+            "plugin/controller/exit-status": (("CT-7",), Outcome.NOT_MET),
+        },
+    ),
+    Mutant(
+        "sigterm-slow",
+        ("plugin/controller/sigterm",),
+        verdicts={"plugin/controller/sigterm": (("CT-5",), Outcome.NOT_MET)},
+    ),
+    Mutant(
+        "host-exit-no-cleanup",
+        ("plugin/controller/host-exit",),
+        verdicts={"plugin/controller/host-exit": (("TR-13",), Outcome.NOT_MET)},
+    ),
     Mutant("exit-status-1", ("plugin/controller/exit-status",)),
     Mutant("sigint-exits", ("plugin/controller/sigint-ignored",)),
-    Mutant("ignore-host-exit", ("plugin/controller/host-exit",)),
+    Mutant(
+        "ignore-host-exit",
+        ("plugin/controller/host-exit",),
+        verdicts={"plugin/controller/host-exit": (("CT-8",), Outcome.NOT_MET)},
+    ),
     Mutant(
         "grandchild",
         ("plugin/controller/no-orphans",),
@@ -205,3 +293,55 @@ async def test_mutant_fails_its_cases(mutant, tmp_path):
         if r.outcome is not Outcome.FAILED
     }
     assert not wrong, f"{mutant.name} should fail these cases, but: {wrong}"
+    go_plugin = target_named("go-plugin")
+    by_id = {c.id: c for c in cases}
+    for case_id, (violated, outcome) in mutant.verdicts.items():
+        result = results[case_id]
+        assert result.violated == violated, (case_id, result.violated, result.message)
+        judged = judge(
+            by_id[case_id],
+            result.outcome,
+            result.message,
+            result.violated,
+            Judging(go_plugin.decisive),
+        )
+        assert judged.outcome is outcome, (case_id, judged.outcome, judged.message)
+
+
+def _mutant_options(name: str, tmp_path: Path, **changes: object) -> PluginSuiteOptions:
+    command = (sys.executable, str(MUTANT), name, "--state-dir", str(tmp_path))
+    return PluginSuiteOptions(
+        command=command,
+        profile=Profile.TRANSPORT,
+        start_timeout_s=30,
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+async def test_a_process_on_another_ones_address_fails_tr14_naming_it(tmp_path):
+    """A fresh process announces the port the shared one holds: the case fails TR-14 with
+    the other process's pid and command line, instead of talking to whichever answers;
+    with one process at a time, the same case judges the port range instead."""
+    case = next(c for c in CASES if c.id == "plugin/transport/tcp-port-range")
+    async with SuiteSession(_mutant_options("tcp-fixed-port", tmp_path)) as session:
+        result = await session.run(case)
+        shared = session._pool.current
+        assert shared is not None
+        holder = shared.pid
+    assert result.outcome is Outcome.FAILED, result.message
+    assert result.violated == ("TR-14",), result.message
+    assert f"pid {holder} (" in result.message
+    assert "reference_mutant.py tcp-fixed-port" in result.message
+    one = _mutant_options("tcp-fixed-port", tmp_path, one_process_at_a_time=True)
+    async with SuiteSession(one) as session:
+        result = await session.run(case)
+    assert result.violated == ("TR-5",), result.message
+
+
+@pytest.mark.parametrize(
+    ("name", "fixed"),
+    [("tcp-fixed-port", True), ("tcp-fixed-port-exclusive", True), ("tcp", False)],
+)
+def test_the_preflight_tells_a_plugin_on_a_fixed_address(name, fixed, tmp_path):
+    options = check_target(_mutant_options(name, tmp_path))
+    assert options.one_process_at_a_time is fixed

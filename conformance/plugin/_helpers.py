@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import re
-from collections.abc import Callable
+import stat
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,10 +19,12 @@ from grpc_health.v1 import health_pb2_grpc
 from pluginconf.host.client import health_problem
 from pluginconf.host.launcher import LaunchedPlugin
 from pluginconf.protocol.constants import GRPC_MAX_MESSAGE_BYTES
+from pluginconf.protocol.handshake import HandshakeLine
 from pluginconf.reference.generator import BLOCK_BYTES, iter_bytes
 from pluginconf.runner import expect
 from pluginconf.runner.fresh import FreshPlugin
 from pluginconf.runner.http import HTTPResponse, exchange
+from pluginconf.runner.timing import ATTEMPTS, TimeVerdict, Yardstick, judge_time
 from pluginconf.v1 import hooks_pb2, hooks_pb2_grpc
 
 # HK-8: a non-empty lower_snake_case code.
@@ -60,29 +66,105 @@ async def read_available(stream: asyncio.StreamReader | None, timeout_s: float =
     return bytes(data)
 
 
-async def refusal_problems(fresh: FreshPlugin, status: int | None) -> list[str]:
-    """For a process that must refuse to start: wait up to 5 s for its exit, then what it did
-    wrong: still running, another exit status (``status``, or None for any but 0), output on
-    stdout, nothing on stderr."""
-    exited = await fresh.wait_exit(5.0)
+# How long a case waits for a process to exit at all: a deadlock guard, never a verdict by
+# itself (SPEC bounds are judged with judge_time).
+EXIT_GUARD_S = 10.0
+
+
+@dataclass
+class Refusal:
+    """How a process that must refuse to start ended."""
+
+    exited: bool
+    status: int | None
+    stdout: bytes
+    stderr: str
+    sockets: list[str]  # unix sockets found in its socket and temporary directories
+    took_s: float | None  # from its start to its exit
+
+    def problems(self, status: int | None) -> list[str]:
+        """What it did wrong: still running, another exit status (``status``, or None for
+        any but 0), output on stdout, a socket, nothing on stderr."""
+        if not self.exited:
+            return [
+                f"it was still running {EXIT_GUARD_S:g} s after it started; stdout: "
+                f"{show(self.stdout)}"
+            ]
+        problems = []
+        if status is not None and self.status != status:
+            problems.append(f"exit status {self.status}, expected {status}")
+        if status is None and self.status == 0:
+            problems.append("exit status 0, expected a failure")
+        if self.stdout:
+            problems.append(f"it wrote to stdout: {show(self.stdout)}")
+        if self.sockets:
+            problems.append(f"it listened: it left the socket(s) {', '.join(self.sockets)}")
+        if not self.stderr.strip():
+            problems.append("it wrote nothing on stderr")
+        return problems
+
+
+def unix_sockets_in(*directories: str) -> list[str]:
+    found = []
+    for directory in directories:
+        for root, _, files in os.walk(directory):
+            for name in files:
+                path = os.path.join(root, name)
+                with contextlib.suppress(OSError):
+                    if stat.S_ISSOCK(os.lstat(path).st_mode):
+                        found.append(path)
+    return found
+
+
+async def refusal(fresh: FreshPlugin) -> Refusal:
+    """Wait (bounded by EXIT_GUARD_S) for a process that must refuse to start to exit, and
+    gather what it did."""
+    exited = await fresh.wait_exit(EXIT_GUARD_S)
+    took = time.monotonic() - fresh.launched.spawned_at if exited else None
     stdout = await read_available(fresh.launched.process.stdout, 0.5)
     await fresh.launched.wait_drained(1.0)
-    if not exited:
-        return [f"it was still running after 5 s; stdout: {show(stdout)}"]
-    problems = []
-    if status is not None and fresh.exit_status != status:
-        problems.append(f"exit status {fresh.exit_status}, expected {status}")
-    if status is None and fresh.exit_status == 0:
-        problems.append("exit status 0, expected a failure")
-    if stdout:
-        problems.append(f"it wrote to stdout: {show(stdout)}")
-    if not fresh.stderr_text().strip():
-        problems.append("it wrote nothing on stderr")
-    return problems
+    sockets = unix_sockets_in(fresh.launched.socket_dir, fresh.tmpdir) if exited else []
+    return Refusal(exited, fresh.exit_status, stdout, fresh.stderr_text(), sockets, took)
+
+
+async def refusal_problems(fresh: FreshPlugin, status: int | None) -> list[str]:
+    return (await refusal(fresh)).problems(status)
+
+
+async def judge_bound(
+    bound_s: float,
+    measure: Callable[[], Awaitable[float | None]],
+    yardstick: Yardstick,
+    what: str,
+) -> TimeVerdict:
+    """judge_time, with one difference: an event that did not happen at all within the
+    measurement's generous guard is not measured again (no timing accident makes a process
+    miss a bound several times over, and each attempt would cost the guard again)."""
+    first = await measure()
+    attempts = 1 if first is None else ATTEMPTS
+    return await judge_time(bound_s, measure, yardstick, what, seen=[first], attempts=attempts)
+
+
+async def accepts_connections(handshake: HandshakeLine, timeout_s: float = 10.0) -> bool:
+    """Whether a plain connection to the handshake's address opens (for plugins the suite
+    does not call)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            if handshake.network == "unix":
+                _, writer = await asyncio.open_unix_connection(handshake.address)
+            else:
+                host, _, port = handshake.address.rpartition(":")
+                _, writer = await asyncio.open_connection(host, int(port))
+    except (OSError, TimeoutError, ValueError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
 
 
 async def expect_serving(
-    health: health_pb2_grpc.HealthStub, when: str, timeout_s: float = 5.0
+    health: health_pb2_grpc.HealthStub, when: str, timeout_s: float = 10.0
 ) -> None:
     """Fail the case unless a health check of "plugin" answers SERVING within ``timeout_s``."""
     problem = await health_problem(health, timeout_s)

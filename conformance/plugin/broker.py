@@ -8,10 +8,9 @@ import grpc
 
 from pluginconf._grpc_compat import EOF
 from pluginconf.goplugin import grpc_broker_pb2, grpc_broker_pb2_grpc
+from pluginconf.host.client import health_problem
 from pluginconf.runner import Profile, case, expect, fail
 from pluginconf.runner.target import PluginTarget
-
-from ._helpers import expect_serving
 
 
 @case(
@@ -22,8 +21,8 @@ async def unusable_announcements(t: PluginTarget) -> None:
     Purpose: The broker stream survives announcements the plugin cannot use.
     Procedure: Open plugin.GRPCBroker/StartStream on a new plugin process and announce an id
       with an unknown network and an id at an address that does not exist; wait 500 ms.
-    Asserts: The stream is still open (neither ended nor failed), and the plugin still
-      answers health checks with SERVING.
+    Asserts: StartStream is served (BR-1); the stream is still open (neither ended nor
+      failed), and the plugin still answers health checks with SERVING (BR-9).
     """
     fresh = await t.launch()
     stub = grpc_broker_pb2_grpc.GRPCBrokerStub(fresh.connection)
@@ -41,14 +40,19 @@ async def unusable_announcements(t: PluginTarget) -> None:
         except TimeoutError:
             pass  # still open: what we want
         except grpc.aio.AioRpcError as exc:
+            unserved = exc.code() == grpc.StatusCode.UNIMPLEMENTED
             fail(
                 f"the broker stream failed after unusable announcements: "
-                f"{exc.code().name}: {exc.details()}"
+                f"{exc.code().name}: {exc.details()}",
+                requirement="BR-1" if unserved else "BR-9",
             )
         else:
             expect(
-                got is not EOF, "the plugin ended the broker stream after unusable announcements"
+                got is not EOF,
+                "the plugin ended the broker stream after unusable announcements",
+                requirement="BR-9",
             )
-        await expect_serving(fresh.health, "after the unusable announcements")
+        problem = await health_problem(fresh.health, 10.0)
+        expect(problem is None, f"after the unusable announcements: {problem}", requirement="BR-9")
     finally:
         call.cancel()

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 
 import psutil
 
 from pluginconf.host.errors import describe_status
-from pluginconf.runner import Level, Profile, case, check, expect
-from pluginconf.runner.target import PluginTarget
-from pluginconf.runner.timing import Yardstick, judge_time
+from pluginconf.runner import Level, Profile, case, check, expect, skip
+from pluginconf.runner.target import HostExit, PluginTarget
+from pluginconf.runner.timing import ATTEMPTS, Yardstick, judge_time
 
-from ._helpers import expect_serving
+from ._helpers import EXIT_GUARD_S, accepts_connections, expect_serving, judge_bound
 
 # How long the suite waits for an exit at all: a deadlock guard, not a SPEC bound.
-_EXIT_GUARD_S = 10.0
+_EXIT_GUARD_S = EXIT_GUARD_S
 
 
 @case(
@@ -50,7 +51,17 @@ async def shutdown(t: PluginTarget) -> None:
         after_call.append(now - answer.sent_at if exited else None)
         return now - answer.answered_at if exited else None
 
-    answered = await judge_time(0.1, stop_once, Yardstick.STOP, "the exit after Shutdown answered")
+    first = await stop_once()
+    # A plugin that does not exit at all is no timing accident: measured once, not again.
+    attempts = ATTEMPTS if first is not None else 1
+    answered = await judge_time(
+        0.1,
+        stop_once,
+        Yardstick.STOP,
+        "the exit after Shutdown answered",
+        seen=[first],
+        attempts=attempts,
+    )
     check(answered.met, answered.evidence(), requirement="CT-3")
     for bound, rule, what in (
         (2.0, "CT-10", "the exit after the Shutdown call (go-plugin's client waits 2 s)"),
@@ -61,20 +72,45 @@ async def shutdown(t: PluginTarget) -> None:
             await stop_once()
             return after_call[-1]
 
-        verdict = await judge_time(bound, call_once, Yardstick.STOP, what, seen=after_call[:1])
+        verdict = await judge_time(
+            bound, call_once, Yardstick.STOP, what, seen=after_call[:1], attempts=attempts
+        )
         check(verdict.met, verdict.evidence(), requirement=rule)
 
 
-@case("plugin/controller/sigterm", requirements=["CT-5"], profile=Profile.TRANSPORT)
+@case("plugin/controller/sigterm", requirements=["CT-5", "TR-13"], profile=Profile.TRANSPORT)
 async def sigterm(t: PluginTarget) -> None:
     """
-    Purpose: SIGTERM stops a plugin as Shutdown does, for hosts and supervisors that signal.
-    Procedure: Start the plugin and send SIGTERM to its process.
-    Asserts: The process exits within 1 s.
+    Purpose: SIGTERM stops a plugin as Shutdown does, for hosts and supervisors that signal,
+      and the plugin cleans up after itself.
+    Procedure: Start the plugin and send SIGTERM to its process; time its exit from the
+      signal. A time over the bound is set beside a minimal gRPC process's exit on SIGTERM
+      timed just then, and measured again on a new process before it counts (up to three
+      times).
+    Asserts: The process exits within 1 s of the signal (CT-5); once it has, its unix socket
+      is gone (TR-13).
     """
-    fresh = await t.launch()
-    fresh.signal(signal.SIGTERM)
-    expect(await fresh.wait_exit(1.0), "the plugin was still running 1 s after SIGTERM")
+    left: list[str] = []
+
+    async def term_once() -> float | None:
+        fresh = await t.launch(connect=False)
+        address = fresh.handshake.address if fresh.handshake.network == "unix" else None
+        sent = time.monotonic()
+        fresh.signal(signal.SIGTERM)
+        if not await fresh.wait_exit(_EXIT_GUARD_S):
+            return None
+        took = time.monotonic() - sent
+        if address is not None and os.path.lexists(address):
+            left.append(address)
+        return took
+
+    verdict = await judge_bound(1.0, term_once, Yardstick.SIGNAL, "the exit after SIGTERM")
+    check(verdict.met, verdict.evidence(), requirement="CT-5")
+    check(
+        not left,
+        f"the socket {left[0] if left else ''} is still there after the plugin exited on SIGTERM",
+        requirement="TR-13",
+    )
 
 
 @case(
@@ -87,21 +123,23 @@ async def exit_status(t: PluginTarget) -> None:
     """
     Purpose: A plugin stopped on request reports success, so that hosts can tell a stop
       from a crash.
-    Procedure: Stop one plugin process with Shutdown and another with SIGTERM.
+    Procedure: Stop one plugin process with Shutdown and another with SIGTERM; wait (10 s at
+      most) for each to exit.
     Asserts: Both exit with status 0.
     """
-    problems = []
     for how in ("Shutdown", "SIGTERM"):
         fresh = await t.launch()
         if how == "Shutdown":
             await fresh.request_shutdown()
         else:
             fresh.signal(signal.SIGTERM)
-        if not await fresh.wait_exit(2.0):
-            problems.append(f"after {how}: still running after 2 s")
-        elif fresh.exit_status != 0:
-            problems.append(f"after {how}: exit status {describe_status(fresh.exit_status or 0)}")
-    expect(not problems, "; ".join(problems))
+        if not await fresh.wait_exit(_EXIT_GUARD_S):
+            check(False, f"after {how}: still running after {_EXIT_GUARD_S:g} s")
+        else:
+            check(
+                fresh.exit_status == 0,
+                f"after {how}: exit status {describe_status(fresh.exit_status or 0)}",
+            )
 
 
 @case(
@@ -113,38 +151,70 @@ async def exit_status(t: PluginTarget) -> None:
 async def sigint_ignored(t: PluginTarget) -> None:
     """
     Purpose: A terminal's Ctrl-C does not stop a plugin behind its host's back.
-    Procedure: Start the plugin, send SIGINT to its process, wait 2 s for an exit (a plugin
-      that lets SIGINT stop it may take a while to wind down on a loaded machine).
-    Asserts: The process is still running and answers health checks with SERVING.
+    Procedure: Start the plugin, send SIGINT to its process, watch for an exit for 2 s (a
+      plugin that lets SIGINT stop it may take a while to wind down on a loaded machine).
+    Asserts: The process is still running and answers health checks with SERVING (for a
+      plugin the suite does not call, netrpc: still accepts connections at its address).
     """
-    fresh = await t.launch()
+    calls = t.options.speaks_grpc
+    fresh = await t.launch(connect=calls)
     fresh.signal(signal.SIGINT)
     expect(
         not await fresh.wait_exit(2.0),
         f"the plugin exited on SIGINT (status {describe_status(fresh.exit_status or 0)})",
     )
-    await expect_serving(fresh.health, "after SIGINT")
+    if calls:
+        await expect_serving(fresh.health, "after SIGINT")
+    else:
+        expect(
+            await accepts_connections(fresh.handshake),
+            f"after SIGINT the plugin no longer accepts connections at {fresh.handshake.address}",
+        )
 
 
-@case("plugin/controller/host-exit", requirements=["CT-8"], profile=Profile.TRANSPORT)
+# CT-8: the plugin must have exited within 2 s of its host's exit. The probe waits longer
+# (a deadlock guard) so that a late exit is measured, not cut short.
+_HOST_EXIT_BOUND_S = 2.0
+
+
+@case("plugin/controller/host-exit", requirements=["CT-8", "TR-13"], profile=Profile.TRANSPORT)
 async def host_exit(t: PluginTarget) -> None:
     """
-    Purpose: A plugin whose host died does not live on unsupervised.
+    Purpose: A plugin whose host died does not live on unsupervised, nor leave its socket.
     Procedure: Start the plugin from an intermediate host process, which exits right after
-      reading the handshake without stopping it.
-    Asserts: The plugin exits within 2 s of its host's exit.
+      reading the handshake without stopping it; time the plugin's exit from the host's
+      (10 s at most). A time over the bound is set beside a minimal gRPC process's exit on
+      SIGTERM timed just then, and measured again before it counts (up to three times).
+    Asserts: The plugin exits within 2 s of its host's exit (CT-8; its 1 s to notice is not
+      observable apart); once it has, its unix socket is gone (TR-13).
     """
-    seen = await t.host_exit(bound_s=5.0)
-    expect(seen.plugin_pid is not None, f"the plugin could not be started: {seen.stderr}")
-    expect(seen.handshake, f"the plugin wrote no handshake; stderr:\n{seen.stderr}")
-    expect(
-        seen.exited_after_s is not None,
-        "the plugin was still running 5 s after its host exited (it was killed)",
+    seen: list[HostExit] = []
+
+    async def orphan_once() -> float | None:
+        seen.append(await t.host_exit(guard_s=_EXIT_GUARD_S))
+        return seen[-1].exited_after_s
+
+    verdict = await judge_bound(
+        _HOST_EXIT_BOUND_S, orphan_once, Yardstick.SIGNAL, "the exit after the host's exit"
     )
-    assert seen.exited_after_s is not None
-    expect(
-        seen.exited_after_s <= 2.0,
-        f"the plugin exited {seen.exited_after_s:.2f} s after its host; the bound is 2 s",
+    first = seen[0]
+    expect(first.plugin_pid is not None, f"the plugin could not be started: {first.stderr}")
+    expect(first.handshake, f"the plugin wrote no handshake; stderr:\n{first.stderr}")
+    if first.exited_after_s is None:
+        check(
+            False,
+            f"the plugin was still running {_EXIT_GUARD_S:g} s after its host exited (it was "
+            "killed)",
+            requirement="CT-8",
+        )
+    else:
+        check(verdict.met, verdict.evidence(), requirement="CT-8")
+    left = [s.socket_left for s in seen if s.socket_left]
+    check(
+        not left,
+        f"the socket {left[0] if left else ''} is still there after the plugin exited on its "
+        "host's exit",
+        requirement="TR-13",
     )
 
 
@@ -152,15 +222,19 @@ async def host_exit(t: PluginTarget) -> None:
 async def no_orphans(t: PluginTarget) -> None:
     """
     Purpose: A plugin that stops takes the processes it started with it.
-    Procedure: Start the plugin, note its descendants, call Shutdown and wait up to 2 s for
-      it to exit.
+    Procedure: Start the plugin, note its descendants, call Shutdown and wait (10 s at most)
+      for it to exit.
     Asserts: No process it started, and no other member of its process group, is still
       running.
     """
     fresh = await t.launch()
     descendants = psutil.Process(fresh.pid).children(recursive=True)
     await fresh.request_shutdown()
-    expect(await fresh.wait_exit(2.0), "the plugin did not exit within 2 s of Shutdown")
+    if not await fresh.wait_exit(_EXIT_GUARD_S):
+        skip(
+            f"the plugin did not exit within {_EXIT_GUARD_S:g} s of Shutdown, so what it "
+            "leaves behind cannot be seen (plugin/controller/shutdown reports the exit)"
+        )
     left = {p.pid: p for p in fresh.process_group()}
     for child in descendants:
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health_pb2
 
-from pluginconf.runner import Profile, case, expect, fail
+from pluginconf.runner import Profile, case, check, expect, fail
 from pluginconf.runner.target import PluginTarget
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -21,15 +21,27 @@ async def serving(t: PluginTarget) -> None:
     """
     Purpose: A running plugin says it can take calls.
     Procedure: Call grpc.health.v1.Health/Check for the services "plugin" and "".
-    Asserts: Both answer SERVING.
+    Asserts: Check is served (HL-1) and both answer SERVING (HL-2).
     """
     shared = await t.shared()
     for service in ("plugin", ""):
         t.step(f"checking the health of {service!r}")
-        reply = await shared.health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
-        expect(
+        try:
+            reply = await shared.health.Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=10
+            )
+        except grpc.aio.AioRpcError as exc:
+            rule = "HL-1" if exc.code() == grpc.StatusCode.UNIMPLEMENTED else "HL-2"
+            check(
+                False,
+                f"Check({service!r}) failed with {exc.code().name}: {exc.details()}",
+                requirement=rule,
+            )
+            continue
+        check(
             reply.status == _SERVING,
             f"Check({service!r}) answered {_name(reply.status)}, expected SERVING",
+            requirement="HL-2",
         )
 
 
@@ -43,7 +55,7 @@ async def unknown_service(t: PluginTarget) -> None:
     shared = await t.shared()
     try:
         reply = await shared.health.Check(
-            health_pb2.HealthCheckRequest(service=_UNKNOWN_SERVICE), timeout=5
+            health_pb2.HealthCheckRequest(service=_UNKNOWN_SERVICE), timeout=10
         )
     except grpc.aio.AioRpcError as exc:
         expect(

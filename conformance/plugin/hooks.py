@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -10,10 +11,11 @@ import psutil
 
 from pluginconf.host.client import health_problem
 from pluginconf.protocol.constants import GRPC_MAX_MESSAGE_BYTES
-from pluginconf.runner import Level, Profile, case, case_each, expect, fail, skip
+from pluginconf.runner import Level, Profile, case, case_each, check, expect, fail, skip
 from pluginconf.runner.http import ServeHTTPCall, exchange
 from pluginconf.runner.shared import SUITE_CONFIGURATION, SUITE_PLUGIN_ID, SharedPlugin
 from pluginconf.runner.target import PluginTarget
+from pluginconf.runner.timing import Yardstick
 from pluginconf.v1 import hooks_pb2
 
 from ._helpers import (
@@ -24,6 +26,7 @@ from ._helpers import (
     call_hook,
     expect_serving,
     hook_problem,
+    judge_bound,
     large_text,
     post,
     requests_of,
@@ -72,10 +75,14 @@ async def implemented_consistent(t: PluginTarget) -> None:
     Purpose: The host may trust Implemented: it calls exactly the hooks listed there.
     Procedure: On a new plugin process, call Implemented, then every Hooks method once with
       an ordinary request (OnDeactivate last, ServeHTTP as GET /).
-    Asserts: The hooks listed are exactly those that do not fail with UNIMPLEMENTED.
+    Asserts: Implemented answers (HK-2); the hooks listed are exactly those that do not fail
+      with UNIMPLEMENTED (HK-4), so that every other hook answers UNIMPLEMENTED (HK-3).
     """
     fresh = await t.launch()
-    listed = set((await fresh.hooks.Implemented(hooks_pb2.ImplementedRequest(), timeout=10)).hooks)
+    implemented = await call_hook(fresh.hooks, "Implemented", hooks_pb2.ImplementedRequest())
+    expect(implemented.ok, implemented.describe(), requirement="HK-2")
+    assert isinstance(implemented.response, hooks_pb2.ImplementedResponse)
+    listed = set(implemented.response.hooks)
     wrong = []
     order = [h for h in ALL_HOOKS if h != "OnDeactivate"] + ["OnDeactivate"]
     for hook in order:
@@ -89,7 +96,11 @@ async def implemented_consistent(t: PluginTarget) -> None:
         if answered != (hook in listed):
             state = "listed" if hook in listed else "not listed"
             wrong.append(f"{hook} is {state} but answered: {how}")
-    expect(not wrong, f"Implemented lists {sorted(listed)}, but:\n" + "\n".join(wrong))
+    expect(
+        not wrong,
+        f"Implemented lists {sorted(listed)}, but:\n" + "\n".join(wrong),
+        requirement=["HK-3", "HK-4"],
+    )
 
 
 @case("plugin/hooks/implemented-stable", requirements=["HK-2"], profile=Profile.HOOKS)
@@ -125,7 +136,7 @@ async def lifecycle_sequence(t: PluginTarget) -> None:
       OnActivate, MessageHasBeenPosted, OnDeactivate (each when listed), a health check,
       then Shutdown.
     Asserts: Every hook answers with status OK; after OnDeactivate the plugin still answers
-      health checks with SERVING, then exits within 2 s of Shutdown.
+      health checks with SERVING (how it then stops is the controller cases' matter).
     """
     fresh = await t.launch()
     listed = set((await fresh.hooks.Implemented(hooks_pb2.ImplementedRequest(), timeout=10)).hooks)
@@ -136,10 +147,8 @@ async def lifecycle_sequence(t: PluginTarget) -> None:
         outcome = await call_hook(fresh.hooks, hook, _PROBE_REQUESTS[hook])
         expect(outcome.ok, f"in the lifecycle sequence, {outcome.describe()}")
     t.step("checking health after OnDeactivate")
-    problem = await health_problem(fresh.health, 5.0)
+    problem = await health_problem(fresh.health, 10.0)
     expect(problem is None, f"after OnDeactivate: {problem}\n{fresh.evidence()}")
-    await fresh.request_shutdown()
-    expect(await fresh.wait_exit(2.0), "the plugin did not exit within 2 s of Shutdown")
 
 
 def _serve_http_requests(kind: str) -> list[dict[str, Any]]:
@@ -177,30 +186,34 @@ async def payloads(t: PluginTarget, kind: str) -> None:
       Multilingual Plane, or sizes close to the 4 MiB message limit) are ordinary calls.
     Procedure: Call every hook the shared process lists (but OnActivate and OnDeactivate)
       with {value} requests; ServeHTTP with an {value} request.
-    Asserts: Each hook answers with status OK (INTERNAL is tolerated for an unexpected
-      failure), any AppError has a lower_snake_case code; each ServeHTTP response is framed
-      correctly; the plugin stays SERVING.
+    Asserts: No request is refused for its size (TR-10); each hook answers with status OK
+      (INTERNAL is tolerated for an unexpected failure), any AppError has a lower_snake_case
+      code, each ServeHTTP response is framed correctly (HK-8); the plugin stays SERVING
+      (HK-10).
     """
     shared = await t.shared()
-    problems = []
     for hook, request in requests_of(kind).items():
         if hook not in shared.implemented or hook in LIFECYCLE_HOOKS:
             continue
         t.step(f"calling {hook} with a {kind} request")
-        problem = hook_problem(await call_hook(shared.hooks, hook, request))
-        if problem:
-            problems.append(problem)
+        outcome = await call_hook(shared.hooks, hook, request)
+        problem = hook_problem(outcome)
+        rule = "TR-10" if outcome.code == grpc.StatusCode.RESOURCE_EXHAUSTED else "HK-8"
+        check(problem is None, f"with a {kind} request: {problem}", requirement=rule)
     if "ServeHTTP" in shared.implemented:
         for http_request in _serve_http_requests(kind):
             t.step(f"calling ServeHTTP with a {kind} request")
             response = await exchange(shared.hooks, **http_request)
-            if response.code != grpc.StatusCode.OK or response.violations:
-                problems.append(
-                    f"ServeHTTP {http_request['method']!r} {http_request['path']!r}: "
-                    f"{response.describe()}; " + "; ".join(response.violations)
-                )
-    expect(not problems, f"with {kind} requests:\n" + "\n".join(problems))
-    await expect_serving(shared.health, f"after the {kind} requests")
+            rule = "TR-10" if response.code == grpc.StatusCode.RESOURCE_EXHAUSTED else "HK-8"
+            check(
+                response.code == grpc.StatusCode.OK and not response.violations,
+                f"with a {kind} request: ServeHTTP {http_request['method']!r} "
+                f"{http_request['path']!r}: {response.describe()}; "
+                + "; ".join(response.violations),
+                requirement=rule,
+            )
+    problem = await health_problem(shared.health, 10.0)
+    check(problem is None, f"after the {kind} requests: {problem}", requirement="HK-10")
 
 
 @case("plugin/hooks/message-limit", requirements=["TR-11"], profile=Profile.HOOKS)
@@ -252,19 +265,27 @@ async def _unary_probe(shared: SharedPlugin) -> HookOutcome | None:
     return None
 
 
+# A deadlock guard: the 9 held calls never end by themselves (their deadline is 60 s).
+_CONCURRENT_GUARD_S = 15.0
+# HL-4's bound, and how long the suite waits for an answer at all.
+_HL4_BOUND_S = 1.0
+_ANSWER_GUARD_S = 10.0
+
+
 @case("plugin/hooks/concurrent-calls", requirements=["HK-13"], profile=Profile.HOOKS)
 async def concurrent_calls(t: PluginTarget) -> None:
     """
     Purpose: One slow call does not hold up the others.
     Procedure: Open 9 ServeHTTP calls that send a request init and 1 KiB of a 1 MiB body and
       then nothing; while they are open, make a 10th call (a unary hook, or ServeHTTP GET /).
-    Asserts: The 10th call completes within 5 s.
+    Asserts: The 10th call completes while the 9 are still in progress (they never end by
+      themselves; the suite waits 15 s at most).
     """
     shared = await t.shared_with("ServeHTTP")
     calls = await _open_streams(shared.hooks, 9)
     try:
         t.step("making a 10th call while 9 are in progress")
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(_CONCURRENT_GUARD_S):
             outcome = await _unary_probe(shared)
             if outcome is None:
                 response = await exchange(shared.hooks, "GET", "/", timeout_s=5)
@@ -272,7 +293,10 @@ async def concurrent_calls(t: PluginTarget) -> None:
             else:
                 expect(outcome.ok, f"the 10th call: {outcome.describe()}")
     except TimeoutError:
-        fail("with 9 calls in progress, a 10th call did not complete within 5 s")
+        fail(
+            f"with 9 calls in progress, a 10th call did not complete within "
+            f"{_CONCURRENT_GUARD_S:g} s"
+        )
     finally:
         for call in calls:
             await call.close()
@@ -289,17 +313,29 @@ async def health_under_load(t: PluginTarget) -> None:
     Purpose: A busy plugin still answers health checks, so that hosts do not restart it.
     Procedure: Open 10 ServeHTTP calls that send a request init and 1 KiB and then nothing;
       give the handlers up to 1 s to start (a response init on the last one shows they have);
-      then call Health/Check.
+      then time a Health/Check (10 s at most). A time over 1 s is set beside a health check
+      of a minimal gRPC process timed just then, and measured again (up to three times).
     Asserts: The check answers SERVING within 1 s.
     """
     shared = await t.shared_with("ServeHTTP")
     calls = await _open_streams(shared.hooks, 10)
+    answers: list[str | None] = []
+
+    async def check_once() -> float | None:
+        started = time.monotonic()
+        answers.append(await health_problem(shared.health, _ANSWER_GUARD_S))
+        return time.monotonic() - started if answers[-1] is None else None
+
     try:
         await calls[-1].wait_for("init", 1.0)
-        await expect_serving(shared.health, "with 10 calls in progress", timeout_s=1.0)
+        verdict = await judge_bound(
+            _HL4_BOUND_S, check_once, Yardstick.CALL, "a health check with 10 calls in progress"
+        )
     finally:
         for call in calls:
             await call.close()
+    expect(answers[0] is None, f"with 10 calls in progress: {answers[0]}")
+    expect(verdict.met, verdict.evidence())
 
 
 _ENDURANCE_CALLS = 2000

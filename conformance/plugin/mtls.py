@@ -15,21 +15,23 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from pluginconf.host.client import health_problem
 from pluginconf.host.errors import LaunchError
 from pluginconf.plugin.tls_front import load_key_pair
 from pluginconf.protocol.constants import ENV_CLIENT_CERT, HEALTH_SERVICE_NAME
 from pluginconf.protocol.mtls import CertificatePair, generate_certificate
-from pluginconf.runner import Level, Profile, case, expect, fail, skip
+from pluginconf.runner import Level, Profile, case, check, expect, fail, skip
 from pluginconf.runner.fresh import FreshPlugin
 from pluginconf.runner.target import PluginTarget
 from pluginconf.runner.tls import tls_handshake
 
-from ._helpers import expect_serving, handshake_bytes, refusal_problems, show
+from ._helpers import handshake_bytes, refusal_problems, show
 
 _STD_B64 = re.compile(r"^[A-Za-z0-9+/]*$")
 
 
 async def _mtls_plugin(t: PluginTarget, connect: bool = True) -> FreshPlugin:
+    t.needs_auto_mtls()
     try:
         return await t.launch(auto_mtls=True, connect=connect)
     except LaunchError as exc:
@@ -47,9 +49,10 @@ async def _check(channel: grpc.aio.Channel) -> str | None:
     return None
 
 
-def _certificate_problems(field: str, started: datetime.datetime) -> list[str]:
+def _encoding_problems(field: str) -> tuple[list[str], x509.Certificate | None]:
+    """HS-14: field 6 is the DER certificate in unpadded standard base64."""
     if not field:
-        return ["field 6 (the certificate) is empty"]
+        return ["field 6 (the certificate) is empty"], None
     problems = []
     if "=" in field:
         problems.append("field 6 has '=' padding; go-plugin sends unpadded base64")
@@ -57,9 +60,14 @@ def _certificate_problems(field: str, started: datetime.datetime) -> list[str]:
         problems.append("field 6 is not standard-alphabet base64")
     try:
         der = base64.b64decode(field.rstrip("=") + "=" * (-len(field.rstrip("=")) % 4))
-        cert = x509.load_der_x509_certificate(der)
+        return problems, x509.load_der_x509_certificate(der)
     except (binascii.Error, ValueError) as exc:
-        return [*problems, f"field 6 is not a DER certificate: {exc}"]
+        return [*problems, f"field 6 is not a DER certificate: {exc}"], None
+
+
+def _certificate_problems(cert: x509.Certificate, started: datetime.datetime) -> list[str]:
+    """TLS-4: what an AutoMTLS certificate must carry."""
+    problems = []
     ext = cert.extensions
     try:
         names = ext.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -111,20 +119,32 @@ async def handshake_certificate(t: PluginTarget) -> None:
     Procedure: Start the plugin with PLUGIN_CLIENT_CERT set to the suite's certificate; read
       the handshake's sixth field; connect with TLS, presenting the suite's certificate and
       trusting only the plugin's.
-    Asserts: Field 6 is unpadded standard base64 of a DER certificate with SAN localhost,
-      CA:true, keyUsage digitalSignature and keyCertSign, extendedKeyUsage serverAuth and
-      clientAuth, valid from 30 s before it was made for more than a day; a health check
-      over TLS answers SERVING.
+    Asserts: Field 6 is unpadded standard base64 of a DER certificate (HS-14) with SAN
+      localhost, CA:true, keyUsage digitalSignature and keyCertSign, extendedKeyUsage
+      serverAuth and clientAuth, valid from 30 s before it was made for more than a day
+      (TLS-4); a health check over TLS answers SERVING (TLS-1).
     """
     started = datetime.datetime.now(datetime.UTC)
     fresh = await _mtls_plugin(t, connect=False)
     line = handshake_bytes(fresh.launched).decode("utf-8", "replace").rstrip("\r\n")
     fields = line.split("|")
     field = fields[5] if len(fields) > 5 else ""
-    problems = _certificate_problems(field, started)
-    expect(not problems, f"handshake {show(line, 120)}:\n" + "\n".join(problems))
+    encoding, cert = _encoding_problems(field)
+    check(
+        not encoding,
+        f"handshake {show(line, 120)}:\n" + "\n".join(encoding),
+        requirement="HS-14",
+    )
+    if cert is not None:
+        content = _certificate_problems(cert, started)
+        check(
+            not content,
+            f"the certificate of handshake {show(line, 120)}:\n" + "\n".join(content),
+            requirement="TLS-4",
+        )
     await fresh.connect()
-    await expect_serving(fresh.health, "over TLS")
+    problem = await health_problem(fresh.health, 5.0)
+    expect(problem is None, f"over TLS: {problem}", requirement="TLS-1")
 
 
 @case("plugin/mtls/fresh-key-per-process", requirements=["TLS-3"], profile=Profile.TRANSPORT)
@@ -213,10 +233,11 @@ async def refuses_unknown_client_certificate(t: PluginTarget) -> None:
 async def unusable_client_certificate(t: PluginTarget) -> None:
     """
     Purpose: A plugin that cannot do the AutoMTLS it was asked for does not serve without it.
-    Procedure: Start the plugin with PLUGIN_CLIENT_CERT set to text that is no certificate.
-    Asserts: It exits with status 1 within 5 s, with a message on stderr and nothing on
-      stdout.
+    Procedure: Start the plugin with PLUGIN_CLIENT_CERT set to text that is no certificate;
+      wait (10 s at most) for it to exit.
+    Asserts: It exits with status 1, with a message on stderr and nothing on stdout.
     """
+    t.needs_auto_mtls()
     fresh = await t.spawn(env={ENV_CLIENT_CERT: "not a certificate"})
     problems = await refusal_problems(fresh, status=1)
     expect(not problems, "with PLUGIN_CLIENT_CERT='not a certificate': " + "; ".join(problems))

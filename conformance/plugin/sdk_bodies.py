@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 
+import grpc
 import psutil
 
 from pluginconf.protocol.constants import GRPC_MAX_MESSAGE_BYTES
 from pluginconf.reference.generator import iter_bytes
-from pluginconf.runner import Level, Profile, case, case_each, expect, skip
+from pluginconf.runner import Level, Profile, case, case_each, check, expect, skip
 from pluginconf.runner.http import HTTPResponse, exchange
 from pluginconf.runner.target import PluginTarget
 
@@ -62,8 +63,12 @@ async def echo(t: PluginTarget, size: int | str) -> None:
     t.step(f"echoing {n} bytes")
     response = await echo_generated(shared.hooks, n, seed=7, timeout_s=240)
     problems = _problems(response, n, "echoed")
+    # A message refused for its size breaks TR-10; anything else is the echo's (RB-2).
+    refused = response.code == grpc.StatusCode.RESOURCE_EXHAUSTED
     expect(
-        not problems, f"POST /echo with {n} bytes: {response.describe()}\n" + "\n".join(problems)
+        not problems,
+        f"POST /echo with {n} bytes: {response.describe()}\n" + "\n".join(problems),
+        requirement="TR-10" if refused else "RB-2",
     )
 
 
@@ -107,11 +112,11 @@ async def message_size(t: PluginTarget) -> None:
     Purpose: Large pieces of body are split below gRPC's 4 MiB message limit, both ways.
     Procedure: GET /bytes?n=16777216&chunk=4194304, asking the handler for 4 MiB pieces; POST
       16 MiB to /echo in request frames of 4194304 bytes on the wire.
-    Asserts: No response frame is over 4194304 bytes on the wire, and both bodies are exact.
+    Asserts: No response frame is over 4194304 bytes on the wire, and the body read is exact
+      (TR-11); the echo of 4 MiB request frames is exact (TR-10).
     """
     shared = await t.shared()
     n = 16 * MIB
-    problems = []
     t.step("reading 16 MiB in 4 MiB pieces")
     response = await exchange(
         shared.hooks,
@@ -121,17 +126,20 @@ async def message_size(t: PluginTarget) -> None:
         expected_body=iter_bytes(n),
         keep_body=False,
     )
-    problems += [v for v in response.violations if "TR-11" in v][:3]
-    if response.comparison:
-        problems.append(f"/bytes: {response.comparison}")
+    oversize = [v for v in response.violations if "TR-11" in v][:3]
+    check(not oversize, "\n".join(oversize), requirement="TR-11")
+    check(not response.comparison, f"/bytes: {response.comparison}", requirement="TR-11")
     # A body frame's own overhead is 1 tag byte, 4 length bytes and the frame's oneof tag.
     piece = GRPC_MAX_MESSAGE_BYTES - 10
     t.step("echoing 16 MiB sent in 4 MiB request frames")
     response = await echo_generated(shared.hooks, n, seed=9, piece=piece)
-    problems += [v for v in response.violations if "TR-11" in v][:3]
-    if response.comparison or response.status != 200:
-        problems.append(f"/echo with 4 MiB frames: {response.describe()} {response.comparison}")
-    expect(not problems, "\n".join(problems))
+    oversize = [v for v in response.violations if "TR-11" in v][:3]
+    check(not oversize, "\n".join(oversize), requirement="TR-11")
+    check(
+        not response.comparison and response.status == 200,
+        f"/echo with 4 MiB frames: {response.describe()} {response.comparison}",
+        requirement="TR-10",
+    )
 
 
 @case(
@@ -179,7 +187,7 @@ async def echo_memory(t: PluginTarget) -> None:
     Procedure: On a new process, POST --max-body bytes (default 64 MiB; the requirement's
       figure is 1 GiB) to /echo, reading the echo as it comes; compare the process's peak
       resident memory (VmHWM) after the exchange with its resident memory before.
-    Asserts: The echo is exact, and the peak is at most 64 MiB above the start.
+    Asserts: The echo is exact (RB-2), and the peak is at most 64 MiB above the start (SH-19).
     """
     if not os.path.exists("/proc/self/status"):
         skip("no /proc on this system to read the plugin's peak memory from")
@@ -190,9 +198,14 @@ async def echo_memory(t: PluginTarget) -> None:
     t.step(f"echoing {n} bytes through a new process")
     response = await echo_generated(fresh.hooks, n, seed=13, timeout_s=540)
     growth = _peak_rss(fresh.pid) - before
-    expect(response.comparison is None, f"the echo of {n} bytes differs: {response.comparison}")
-    expect(
+    check(
+        response.comparison is None,
+        f"the echo of {n} bytes differs: {response.comparison}",
+        requirement="RB-2",
+    )
+    check(
         growth <= _MEMORY_BOUND,
         f"echoing {n} bytes raised the plugin's peak resident memory by "
         f"{growth / MIB:.1f} MiB; the bound is {_MEMORY_BOUND // MIB} MiB",
+        requirement="SH-19",
     )

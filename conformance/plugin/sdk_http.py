@@ -9,7 +9,7 @@ import uuid
 import grpc
 
 from pluginconf.reference.generator import generate_bytes, iter_bytes
-from pluginconf.runner import Profile, case, case_each, expect, fail
+from pluginconf.runner import Profile, case, case_each, check, expect, fail
 from pluginconf.runner.http import exchange
 from pluginconf.runner.target import PluginTarget
 
@@ -182,23 +182,24 @@ async def thirty_two_streams(t: PluginTarget) -> None:
     Purpose: Many exchanges run at once, each on its own.
     Procedure: Open 32 /hold exchanges at once and wait until every handler has started;
       cancel them all; then echo 256 KiB through 32 concurrent /echo exchanges.
-    Asserts: All 32 handlers run at the same time, all 32 record their disconnect within
-      5 s, and every echo is exact.
+    Asserts: All 32 handlers run at the same time (HK-13), all 32 record their disconnect
+      (RB-7; 30 s at most), and every echo is exact (RB-2).
     """
     shared = await t.shared()
     run = uuid.uuid4().hex[:6]
     ids = [f"c{run}-{i}" for i in range(32)]
     t.step("opening 32 /hold exchanges")
-    calls = await asyncio.gather(*(start_hold(shared, hold_id) for hold_id in ids))
+    calls = await asyncio.gather(*(start_hold(shared, hold_id, "HK-13") for hold_id in ids))
     for call in calls:
         call.cancel()
         await call.close()
     t.step("waiting for 32 disconnects")
-    # 32 at once on a busy machine: a bound of 5 s rather than the 2 s for one.
-    missing = await wait_recorded(shared, *ids, timeout_s=5.0)
-    expect(
+    # 32 at once on a busy machine: a guard, not SH-21's bound (cancel/* judge that).
+    missing = await wait_recorded(shared, *ids, timeout_s=30.0)
+    check(
         not missing,
         f"not recorded in /disconnects: {missing} (it lists {len(await disconnects(shared))} ids)",
+        requirement="RB-7",
     )
     n = 256 * 1024
     t.step("32 concurrent echoes")
@@ -211,4 +212,4 @@ async def thirty_two_streams(t: PluginTarget) -> None:
         if r.comparison is not None or r.status != 200
     ]
     if wrong:
-        fail("concurrent echoes differ:\n" + "\n".join(wrong))
+        fail("concurrent echoes differ:\n" + "\n".join(wrong), requirement="RB-2")

@@ -76,6 +76,9 @@ class LaunchSpec:
     stderr_tail_lines: int = _STDERR_TAIL_LINES
     # gRPC channel options for connect() (e.g. a larger receive limit).
     channel_options: Sequence[tuple[str, int | str]] = ()
+    # The go-plugin protocol the handshake must name: grpc; netrpc only for a host (the
+    # conformance suite playing Mattermost's) that reads netrpc handshakes without calling.
+    protocol: str = PROTOCOL_GRPC
 
 
 @dataclass
@@ -234,10 +237,10 @@ class LaunchedPlugin:
                 f"({offered}); rebuild the plugin or the host for a common version",
                 line,
             )
-        if hs.protocol != PROTOCOL_GRPC:
+        if hs.protocol != self.spec.protocol:
             raise self._error(
                 errors.UnsupportedProtocol,
-                f"protocol {hs.protocol!r} is not supported; only {PROTOCOL_GRPC!r} is",
+                f"protocol {hs.protocol!r} is not supported; only {self.spec.protocol!r} is",
                 line,
             )
         if hs.network == "tcp" and not _is_loopback(hs.address):

@@ -20,7 +20,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 
@@ -225,7 +225,7 @@ def _run_suite(args: argparse.Namespace, run: _Run, max_body: int) -> int:
     started = time.monotonic()
     info = _info(args, run, started_wall)
     try:
-        check_target(run.options)
+        run = replace(run, options=check_target(run.options))
     except PreflightError as exc:
         reason = str(exc)
         print(f"pluginconf {run.suite}: {reason}", file=sys.stderr)
@@ -260,6 +260,11 @@ def _run_suite(args: argparse.Namespace, run: _Run, max_body: int) -> int:
         if getattr(run.options, "one_process_at_a_time", False):
             # Two processes of a plugin that serves a fixed address would answer each
             # other's calls; the run keeps one at a time.
+            print(
+                f"pluginconf {run.suite}: the plugin serves one fixed address; the cases run "
+                "one plugin process at a time, in one worker",
+                file=sys.stderr,
+            )
             pytest_args.append("--pluginconf-one-process-at-a-time")
             workers = "0"
         else:

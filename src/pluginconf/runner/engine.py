@@ -100,17 +100,22 @@ class Executed:
     timed_out: bool = False
     # For a failure: the requirements it proves broken (empty: all that the case cites).
     violated: tuple[str, ...] = ()
+    # The target could not be used for the case (TargetUnusable): the requirements it names
+    # may be others than the case's (a plugin sharing its address breaks TR-14 in any case).
+    unusable: bool = False
 
 
 def _attributed(case: Case, violations: list[Violation]) -> tuple[str, ...]:
-    """The requirements ``violations`` break, in the case's order; every one the case cites
-    when any violation names none."""
+    """The requirements ``violations`` break, in the case's order (then any a TargetUnusable
+    named that the case does not cite); every one the case cites when a violation names
+    none."""
     named: set[str] = set()
     for violation in violations:
         if not violation.requirements:
             return case.requirements
         named.update(violation.requirements)
-    return tuple(r for r in case.requirements if r in named)
+    own = tuple(r for r in case.requirements if r in named)
+    return own + tuple(sorted(named - set(case.requirements)))
 
 
 def _render(violations: list[Violation]) -> str:
@@ -133,7 +138,8 @@ async def execute(case: Case, target: HasStep) -> Executed:
     elif not violations or executed.outcome is Outcome.ERROR:
         return executed
     # A check() failure stands even when the case later skipped or passed.
-    foreign = {r for v in violations for r in v.requirements} - set(case.requirements)
+    cited = violations[:-1] if executed.unusable else violations
+    foreign = {r for v in cited for r in v.requirements} - set(case.requirements)
     if foreign:
         return Executed(
             Outcome.ERROR,
@@ -164,7 +170,7 @@ async def _run_procedure(case: Case, target: HasStep) -> Executed:
             )
         return Executed(Outcome.FAILED, f"timed out while {target.current_step}", timed_out=True)
     except TargetUnusable as exc:
-        return Executed(Outcome.FAILED, str(exc), violated=exc.requirements)
+        return Executed(Outcome.FAILED, str(exc), violated=exc.requirements, unusable=True)
     except LaunchError as exc:
         return Executed(Outcome.FAILED, f"a plugin process could not be started:\n{exc}")
     except grpc.aio.AioRpcError as exc:

@@ -9,6 +9,7 @@ from typing import Any
 
 from pluginconf.host.launcher import LaunchSpec
 from pluginconf.protocol.constants import DEFAULT_MAGIC_COOKIE, MagicCookie
+from pluginconf.protocol.handshake import PROTOCOL_GRPC
 from pluginconf.runner.arguments import DEFAULT_HOST_MAX_BODY, DEFAULT_MAX_BODY
 from pluginconf.runner.model import Profile
 from pluginconf.runner.targets import DEFAULT_TARGET, AutoMTLS, Target, target_named
@@ -71,13 +72,27 @@ class PluginSuiteOptions:
     def report_target(self) -> list[str]:
         return list(self.command or REFERENCE_COMMAND)
 
-    def launch_spec(self, tmpdir: str | None = None, **changes: Any) -> LaunchSpec:
-        """The LaunchSpec a conformant host would use, with ``changes`` applied.
+    @property
+    def speaks_grpc(self) -> bool:
+        """Whether the suite can call the plugin: netrpc plugins (Mattermost's) it only
+        starts, signals and watches."""
+        return self.target.protocol == PROTOCOL_GRPC
 
-        ``tmpdir`` becomes the plugin's TMPDIR: the suite removes it after the process, and
-        with it whatever the plugin left in its temporary directory.
+    @property
+    def always_auto_mtls(self) -> bool:
+        return self.auto_mtls is AutoMTLS.ALWAYS
+
+    def launch_spec(self, tmpdir: str | None = None, **changes: Any) -> LaunchSpec:
+        """The LaunchSpec the target's host would use, with ``changes`` applied.
+
+        The target's own environment (Vault's AutoMTLS switch, say) comes first, then the
+        options' and the changes'. Under ``--auto-mtls always`` every launch sets
+        PLUGIN_CLIENT_CERT unless a change says otherwise. ``tmpdir`` becomes the plugin's
+        TMPDIR: the suite removes it after the process, and with it whatever the plugin left
+        in its temporary directory.
         """
-        env: dict[str, str | None] = dict(self.env)
+        env: dict[str, str | None] = dict(self.target.env)
+        env.update(self.env)
         if tmpdir is not None:
             env["TMPDIR"] = tmpdir
         env.update(changes.pop("env", {}))
@@ -87,8 +102,10 @@ class PluginSuiteOptions:
             magic_cookie=self.magic_cookie,
             protocol_versions=self.protocol_versions,
             start_timeout_s=self.start_timeout_s,
+            auto_mtls=self.always_auto_mtls,
             env=env,
             stderr_tail_lines=200,
+            protocol=self.target.protocol,
         )
         return replace(spec, **changes)
 

@@ -342,9 +342,27 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if suite is None or not suite.preflight or hasattr(session.config, "workerinput"):
         return
     try:
-        check_target(suite.options)
+        options = check_target(suite.options)
     except PreflightError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if isinstance(options, PluginSuiteOptions) and options.one_process_at_a_time:
+        _one_process_only(session.config, suite.options)
+    session.config.stash[_CONFIG] = replace(suite, options=options)
+    session.config.stash[_RUNNER] = CaseRunner(options)
+
+
+def _one_process_only(config: pytest.Config, asked: PluginSuiteOptions | HostSuiteOptions) -> None:
+    """A plugin on a fixed address cannot run in several pytest processes at once."""
+    workers = config.getoption("numprocesses", None)
+    several = workers not in (None, 0, 1)
+    told = isinstance(asked, PluginSuiteOptions) and asked.one_process_at_a_time
+    if several or (workers == 1 and not told):
+        raise pytest.UsageError(
+            "the plugin serves one fixed address: two processes of it, started at once, "
+            "announced the same address (or the second could not start while the first held "
+            "it), so that each would answer the other's calls. Run with -n 0 (pluginconf "
+            "plugin does so itself), or -n 1 with --pluginconf-one-process-at-a-time"
+        )
 
 
 @pytest.hookimpl(tryfirst=True)

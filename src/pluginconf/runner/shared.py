@@ -24,10 +24,13 @@ from pluginconf.host.broker import HostBroker
 from pluginconf.host.client import health_problem
 from pluginconf.host.errors import LaunchError, describe_status
 from pluginconf.host.hostapi import InMemoryHostAPI
-from pluginconf.host.launcher import LaunchedPlugin, launch
+from pluginconf.host.launcher import LaunchedPlugin, spawn
+from pluginconf.protocol.mtls import der_to_pem
+from pluginconf.runner.addresses import other_listeners
 from pluginconf.runner.model import Profile
 from pluginconf.runner.options import SUITE_CHANNEL_OPTIONS, PluginSuiteOptions
 from pluginconf.runner.stdio import STDERR, StdioCollector
+from pluginconf.runner.tls import TLSChannel, connect_plugin
 from pluginconf.v1 import hooks_pb2, hooks_pb2_grpc, hostapi_pb2_grpc
 
 SUITE_PLUGIN_ID = "pluginconf-suite"
@@ -42,6 +45,33 @@ class TargetUnusable(Exception):
     def __init__(self, message: str, requirements: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.requirements = requirements
+
+
+def ensure_own_address(launched: LaunchedPlugin) -> None:
+    """A tcp plugin whose announced address another process also listens on is unusable:
+    the suite would talk to whichever answers (TR-14)."""
+    assert launched.handshake is not None
+    others = other_listeners(launched.handshake, launched.pid)
+    if others:
+        raise TargetUnusable(
+            f"the plugin process (pid {launched.pid}) announced {launched.handshake.address}, "
+            f"where another process also listens: {'; '.join(others)}. Each plugin process "
+            "must serve an address of its own; the suite will not talk to whichever answers",
+            requirements=("TR-14",),
+        )
+
+
+def broker_credentials(launched: LaunchedPlugin) -> grpc.ServerCredentials | None:
+    """Under AutoMTLS, the servers the suite offers through the broker use the main
+    connection's certificates (BR-7); None for a plain start."""
+    client, handshake = launched.client_cert, launched.handshake
+    if client is None or handshake is None or handshake.server_cert_der is None:
+        return None
+    return grpc.ssl_server_credentials(
+        [(client.key_pem, client.cert_pem)],
+        root_certificates=der_to_pem(handshake.server_cert_der),
+        require_client_auth=True,
+    )
 
 
 def crash_evidence(launched: LaunchedPlugin, stdio: StdioCollector | None) -> str:
@@ -65,19 +95,42 @@ class Activation:
 
 
 class SharedPlugin:
-    def __init__(self, launched: LaunchedPlugin, profile: Profile, tmpdir: str) -> None:
-        assert launched.channel is not None
+    def __init__(
+        self,
+        launched: LaunchedPlugin,
+        profile: Profile,
+        tmpdir: str,
+        tls: TLSChannel | None = None,
+    ) -> None:
         self.launched = launched
         self.tmpdir = tmpdir
         self.profile = profile
-        self.channel: grpc.aio.Channel = launched.channel
-        self.hooks = hooks_pb2_grpc.HooksStub(self.channel)
-        self.health = health_pb2_grpc.HealthStub(self.channel)
+        self._tls = tls
+        # None for a plugin the suite does not call (netrpc): only its process is shared.
+        self._channel: grpc.aio.Channel | None = launched.channel
         self.hostapi = InMemoryHostAPI(configuration=dict(SUITE_CONFIGURATION))
-        self.stdio = StdioCollector(self.channel)
-        self.broker = HostBroker(self.channel, launched.socket_dir)
+        self._stdio: StdioCollector | None = None
+        self._broker: HostBroker | None = None
         self.broker_id = 0
         self.activation = Activation()
+
+    @property
+    def channel(self) -> grpc.aio.Channel:
+        assert self._channel is not None, "a case that calls the plugin asks t.shared()"
+        return self._channel
+
+    @property
+    def hooks(self) -> hooks_pb2_grpc.HooksAsyncStub:
+        return hooks_pb2_grpc.HooksStub(self.channel)
+
+    @property
+    def health(self) -> health_pb2_grpc.HealthStub:
+        return health_pb2_grpc.HealthStub(self.channel)
+
+    @property
+    def stdio(self) -> StdioCollector:
+        assert self._stdio is not None, "a case that calls the plugin asks t.shared()"
+        return self._stdio
 
     @property
     def implemented(self) -> tuple[str, ...]:
@@ -94,21 +147,34 @@ class SharedPlugin:
         return await self.launched.wait_exit(timeout_s)
 
     def evidence(self) -> str:
-        return crash_evidence(self.launched, self.stdio)
+        return crash_evidence(self.launched, self._stdio)
 
     @classmethod
     async def start(cls, options: PluginSuiteOptions) -> SharedPlugin:
         tmpdir = tempfile.mkdtemp(prefix="pluginconf-tmp-")
         spec = options.launch_spec(tmpdir, channel_options=SUITE_CHANNEL_OPTIONS)
         try:
-            launched = await launch(spec)
-        except LaunchError as exc:
+            launched = await spawn(spec)
+        except BaseException as exc:
             shutil.rmtree(tmpdir, ignore_errors=True)
-            raise TargetUnusable(f"the plugin could not be started: {exc}") from None
-        except BaseException:
-            shutil.rmtree(tmpdir, ignore_errors=True)
+            if isinstance(exc, LaunchError):
+                raise TargetUnusable(f"the plugin could not be started: {exc}") from None
             raise
-        shared = cls(launched, options.effective_profile, tmpdir)
+        try:
+            await launched.read_handshake()
+            ensure_own_address(launched)
+            tls = (
+                await connect_plugin(launched, SUITE_CHANNEL_OPTIONS)
+                if options.speaks_grpc
+                else None
+            )
+        except BaseException as exc:
+            await launched.close()
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            if isinstance(exc, LaunchError):
+                raise TargetUnusable(f"the plugin could not be started: {exc}") from None
+            raise
+        shared = cls(launched, options.effective_profile, tmpdir, tls)
         try:
             await shared._activate()
         except BaseException:
@@ -117,11 +183,18 @@ class SharedPlugin:
         return shared
 
     async def _activate(self) -> None:
-        await self.broker.start()
+        if self._channel is None:
+            return
+        # As a host does after its health check (IO-7, BR-13): stdio, then the broker.
+        self._stdio = StdioCollector(self._channel)
+        self._broker = HostBroker(
+            self._channel, self.launched.socket_dir, broker_credentials(self.launched)
+        )
+        await self._broker.start()
         if not self.profile.includes(Profile.HOOKS):
             return
         servicer = self.hostapi
-        self.broker_id = await self.broker.serve(
+        self.broker_id = await self._broker.serve(
             lambda server: hostapi_pb2_grpc.add_HostAPIServicer_to_server(servicer, server)
         )
         try:
@@ -166,6 +239,8 @@ class SharedPlugin:
         """None when the plugin answers SERVING in time, else what was wrong."""
         if not self.alive():
             return "the process has exited"
+        if self._channel is None:
+            return None  # not called: alive is all the suite can tell
         return await health_problem(self.health, timeout_s)
 
     async def close(self, deactivate: bool = True) -> None:
@@ -173,11 +248,15 @@ class SharedPlugin:
         if deactivate and self.alive() and "OnDeactivate" in self.implemented:
             with contextlib.suppress(grpc.aio.AioRpcError):
                 await self.hooks.OnDeactivate(hooks_pb2.OnDeactivateRequest(), timeout=10)
-        await self.stdio.close()
+        if self._stdio is not None:
+            await self._stdio.close()
         try:
             await self.launched.stop()
         finally:
-            await self.broker.close()
+            if self._broker is not None:
+                await self._broker.close()
+            if self._tls is not None:
+                await self._tls.close()
             shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 

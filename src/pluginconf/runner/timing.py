@@ -15,6 +15,8 @@ Yardsticks (what the machine makes a minimal process take, now):
 - ``SIGNAL``: a SIGTERM to a gRPC server until its exit is seen; for bounds on noticing an
   event and acting on it (a host's exit, a crash).
 - ``CALL``: one health check on a gRPC server; for bounds on answering a call.
+- ``START``: a gRPC server process started until it says it is ready; for bounds that count
+  from a process's start (a plugin refusing a wrong cookie, HS-9).
 
 Bounds that are not the SPEC's (how long a case waits for anything at all) are deadlock guards:
 generous, and never a verdict by themselves.
@@ -46,6 +48,7 @@ class Yardstick(enum.StrEnum):
     STOP = "stop"
     SIGNAL = "signal"
     CALL = "call"
+    START = "start"
 
 
 class YardstickUnavailable(Exception):
@@ -126,6 +129,10 @@ async def _yardstick_process() -> AsyncIterator[tuple[asyncio.subprocess.Process
 
 async def measure_yardstick(kind: Yardstick) -> float:
     """Seconds the machine makes a minimal gRPC process take, now, for ``kind``."""
+    if kind is Yardstick.START:
+        started = time.monotonic()
+        async with _yardstick_process():
+            return time.monotonic() - started
     async with _yardstick_process() as (process, address):
         if kind is Yardstick.CALL:
             async with grpc.aio.insecure_channel(address) as channel:

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
 
+from pluginconf.host.errors import TLSError
+from pluginconf.host.launcher import LaunchedPlugin
 from pluginconf.plugin.tls_front import PrivateDir, Splicer, client_context, dial_through
 from pluginconf.protocol.constants import TLS_SERVER_NAME
 from pluginconf.protocol.handshake import HandshakeLine
@@ -90,3 +93,37 @@ async def open_tls_channel(
         private.close()
         raise
     return TLSChannel(grpc.aio.insecure_channel(target, options=options or []), splicer, private)
+
+
+async def connect_plugin(
+    launched: LaunchedPlugin, options: Sequence[tuple[str, int | str]]
+) -> TLSChannel | None:
+    """Open the suite's channel to a launched plugin and wait until it is ready; it becomes
+    ``launched.channel``, so that stopping the plugin sends Shutdown through it.
+
+    Plain when the launch set no PLUGIN_CLIENT_CERT; else AutoMTLS through the ssl module
+    (any curve, P-521 included), and the TLSChannel returned must be closed after the plugin
+    is stopped. Raises LaunchError subclasses as the launcher's own connect does.
+    """
+    handshake = launched.handshake
+    assert handshake is not None, "read the handshake first"
+    if launched.client_cert is None or handshake.server_cert_der is None:
+        await launched.connect(options)
+        return None
+    tls = await open_tls_channel(handshake, launched.client_cert, list(options))
+    timeout_s = launched.spec.connect_timeout_s
+    try:
+        await asyncio.wait_for(tls.channel.channel_ready(), timeout_s)
+    except TimeoutError:
+        await tls.close()
+        raise TLSError(
+            f"no AutoMTLS session with {handshake.network}:{handshake.address} within "
+            f"{timeout_s:g}s: the plugin must serve TLS with the certificate of its handshake "
+            "and accept the host's (PLUGIN_CLIENT_CERT)",
+            argv=launched.spec.argv,
+            line=handshake.format(),
+            exit_status=launched.process.returncode,
+            stderr_tail="\n".join(launched.stderr_tail),
+        ) from None
+    launched.channel = tls.channel
+    return tls

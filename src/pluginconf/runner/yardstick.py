@@ -11,6 +11,7 @@ adds to any plugin's figure at that moment (timing.py).
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 
@@ -39,12 +40,11 @@ async def serve(address: str) -> None:
     await asyncio.wait({stdin_closed, stopping}, return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
     await server.stop(0)
+    # The executor thread may still block on stdin (after SIGTERM), and asyncio.run would
+    # wait for it when it shuts its executor down: leave at once, without joining it.
+    sys.stdout.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
     asyncio.run(serve(sys.argv[1]))
-    # The executor thread may still block on stdin: leave without joining it.
-    sys.stdout.flush()
-    import os
-
-    os._exit(0)
