@@ -197,3 +197,119 @@ def test_pytest_usage_in_a_project_of_its_own(tmp_path):
     assert result.returncode == 1, result.stdout + result.stderr
     assert "10 failed, 2 passed" in result.stdout
     assert "GET /status/418: status 419" in result.stdout
+
+
+NETRPC_PLUGIN = [sys.executable, str(Path(__file__).parent / "plugins" / "netrpc_plugin.py")]
+# The cases that make no gRPC call, and so run on a netrpc (Mattermost) plugin.
+NO_CALL_CASES = {
+    "plugin/handshake/line-format",
+    "plugin/handshake/first-bytes",
+    "plugin/handshake/magic-cookie-missing",
+    "plugin/handshake/magic-cookie-wrong",
+    "plugin/handshake/version-negotiation",
+    "plugin/handshake/version-none-common",
+    "plugin/handshake/version-invalid-entries",
+    "plugin/transport/unix-socket-dir",
+    "plugin/transport/unix-socket-mode",
+    "plugin/transport/own-socket-dir",
+    "plugin/transport/prefers-unix",
+    "plugin/transport/address-per-process",
+    "plugin/controller/sigterm",
+    "plugin/controller/sigint-ignored",
+    "plugin/controller/host-exit",
+}
+
+
+def test_the_terraform_target_on_the_reference_plugin_says_what_to_give(tmp_path):
+    """The reference plugin is not a Terraform provider: its cookie and its version (1) are
+    not Terraform's; each start failure says so and what to give, and the reports say why."""
+    report_path = tmp_path / "report.json"
+    result = run("plugin", "--target", "terraform", "--json", str(report_path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "refused the magic cookie TF_PLUGIN_MAGIC_COOKIE=" in result.stderr
+    assert "--magic-cookie KEY=VALUE" in result.stderr
+    assert "refused the magic cookie" in json.loads(report_path.read_text())["run"]["reason"]
+    cookie = ("--magic-cookie", "PLUGINCONF_MAGIC_COOKIE=pluginconf")
+    result = run("plugin", "--target", "terraform", *cookie)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "the terraform target's host does not speak (it offered 5,6)" in result.stderr
+    assert "--protocol-versions" in result.stderr
+    # Given both, the terraform preset (AutoMTLS on every start) passes the reference plugin.
+    result = run(
+        "plugin", "--target", "terraform", *cookie, "--protocol-versions", "1",
+        "--profile", "transport", "--json", str(report_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(report_path.read_text())["options"]["auto_mtls"] == "always"
+
+
+def test_a_plugin_that_needs_auto_mtls_is_told_to_use_always(tmp_path):
+    mutant = [*MUTANT, "mtls-required", "--state-dir", str(tmp_path)]
+    result = run("plugin", "--profile", "transport", "--", *mutant)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "run with --auto-mtls always" in result.stderr
+    report_path = tmp_path / "report.json"
+    result = run(
+        "plugin", "--profile", "transport", "--auto-mtls", "always", "--run", "plugin/handshake/*",
+        "--run", "plugin/controller/shutdown", "--json", str(report_path), "--", *mutant,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    outcomes = {c["id"]: c["outcome"] for c in json.loads(report_path.read_text())["cases"]}
+    assert outcomes["plugin/handshake/line-format"] == "passed"
+    assert outcomes["plugin/controller/shutdown"] == "passed"
+
+
+def test_a_plugin_on_a_fixed_address_is_run_one_process_at_a_time(tmp_path):
+    """go-plugin's Python example listens on 127.0.0.1:1234: two of its processes would answer
+    each other's calls. The run finds it out, keeps one process at a time, and reports the
+    sharing as one failure, of TR-14 (and TR-5, the port being outside the host's range)."""
+    report_path = tmp_path / "report.json"
+    result = run(
+        "plugin", "--profile", "transport", "-n", "2", "--run", "plugin/transport/*",
+        "--run", "plugin/controller/*", "--json", str(report_path),
+        "--", *MUTANT, "tcp-fixed-port", "--state-dir", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "one plugin process at a time" in result.stderr
+    cases = {c["id"]: c for c in json.loads(report_path.read_text())["cases"]}
+    shared = cases["plugin/transport/address-per-process"]
+    assert shared["outcome"] == "failed"
+    assert shared["violated"] == ["TR-14", "TR-5"]
+    assert "both announced tcp:127.0.0.1:" in shared["message"]
+    # Each process's behaviour is its own: the stop and host-exit cases judge the right one.
+    for case_id in ("plugin/controller/shutdown", "plugin/controller/host-exit"):
+        assert cases[case_id]["outcome"] == "passed", cases[case_id]
+    assert cases["plugin/transport/tcp-port-range"]["violated"] == ["TR-5"]
+
+
+def test_the_pytest_plugin_refuses_xdist_for_a_plugin_on_a_fixed_address(tmp_path):
+    mutant = " ".join([*MUTANT, "tcp-fixed-port", "--state-dir", str(tmp_path)])
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:asyncio", "-q",
+         "-n", "2", "--pluginconf-plugin-cmd", mutant, "--pluginconf-profile", "transport",
+         "--pluginconf-run", "plugin/controller/shutdown", str(tmp_path)],
+        capture_output=True, text=True, timeout=180, cwd=tmp_path, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "serves one fixed address" in result.stderr
+    assert "Run with -n 0" in result.stderr
+
+
+def test_a_netrpc_plugin_under_the_mattermost_target(tmp_path):
+    """Mattermost plugins speak netrpc: the cases that need no call run, the others skip."""
+    report_path = tmp_path / "report.json"
+    result = run("plugin", "--target", "mattermost", "--json", str(report_path), "--",
+                 *NETRPC_PLUGIN)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    cases = {c["id"]: c for c in json.loads(report_path.read_text())["cases"]}
+    passed = {i for i, c in cases.items() if c["outcome"] == "passed"}
+    assert passed == NO_CALL_CASES
+    shutdown = cases["plugin/controller/shutdown"]
+    assert shutdown["outcome"] == "skipped"
+    assert "speak go-plugin's netrpc protocol; pluginconf checks gRPC calls only" in str(
+        shutdown["message"]
+    )
+    cookie = ("--magic-cookie", "MATTERMOST_PLUGIN=Securely message teams, anywhere.")
+    result = run("plugin", "--profile", "transport", *cookie, "--", *NETRPC_PLUGIN)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--target mattermost" in result.stderr

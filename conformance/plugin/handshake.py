@@ -211,6 +211,7 @@ async def serving_at_handshake(t: PluginTarget) -> None:
       is served on the handshake's listener, OK or UNAVAILABLE, not UNIMPLEMENTED (CT-1,
       TR-9).
     """
+    t.needs_calls()
     seen: list[_FirstCall] = []
 
     async def first_call_once() -> float | None:
