@@ -313,3 +313,16 @@ def test_a_netrpc_plugin_under_the_mattermost_target(tmp_path):
     result = run("plugin", "--profile", "transport", *cookie, "--", *NETRPC_PLUGIN)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "--target mattermost" in result.stderr
+
+
+def test_fuzz_plugin_takes_the_target_preset(tmp_path):
+    result = run("fuzz", "plugin", "--target", "terraform", "--examples", "5")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "refused the magic cookie TF_PLUGIN_MAGIC_COOKIE=" in result.stderr
+    result = run(
+        "fuzz", "plugin", "--target", "terraform", "--magic-cookie",
+        "PLUGINCONF_MAGIC_COOKIE=pluginconf", "--protocol-versions", "1", "--profile", "transport",
+        "--property", "handshake/protocol-versions-env", "--examples", "100", "--seed", "5",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed, 0 failed" in result.stdout

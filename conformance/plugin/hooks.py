@@ -288,7 +288,9 @@ async def concurrent_calls(t: PluginTarget) -> None:
         async with asyncio.timeout(_CONCURRENT_GUARD_S):
             outcome = await _unary_probe(shared)
             if outcome is None:
-                response = await exchange(shared.hooks, "GET", "/", timeout_s=5)
+                response = await exchange(
+                    shared.hooks, "GET", "/", timeout_s=_CONCURRENT_GUARD_S
+                )
                 expect(response.ended, f"the 10th call: {response.describe()}")
             else:
                 expect(outcome.ok, f"the 10th call: {outcome.describe()}")
@@ -312,7 +314,7 @@ async def health_under_load(t: PluginTarget) -> None:
     """
     Purpose: A busy plugin still answers health checks, so that hosts do not restart it.
     Procedure: Open 10 ServeHTTP calls that send a request init and 1 KiB and then nothing;
-      give the handlers up to 1 s to start (a response init on the last one shows they have);
+      give the handlers up to 5 s to start (a response init on the last one shows they have);
       then time a Health/Check (10 s at most). A time over 1 s is set beside a health check
       of a minimal gRPC process timed just then, and measured again (up to three times).
     Asserts: The check answers SERVING within 1 s.
@@ -327,7 +329,7 @@ async def health_under_load(t: PluginTarget) -> None:
         return time.monotonic() - started if answers[-1] is None else None
 
     try:
-        await calls[-1].wait_for("init", 1.0)
+        await calls[-1].wait_for("init", 5.0)
         verdict = await judge_bound(
             _HL4_BOUND_S, check_once, Yardstick.CALL, "a health check with 10 calls in progress"
         )

@@ -296,7 +296,7 @@ async def tls_12_or_later(t: PluginTarget) -> None:
     if ctx is None:
         skip("this machine's ssl library cannot offer TLS 1.1, so it cannot test refusing it")
     try:
-        version = await tls_handshake(fresh.handshake, ctx, timeout_s=5)
+        version = await tls_handshake(fresh.handshake, ctx, timeout_s=10)
     except ssl.SSLError as exc:
         if "NO_PROTOCOLS_AVAILABLE" in str(exc).upper():
             skip(f"this machine's ssl library refused to offer TLS 1.1: {exc}")

@@ -10,6 +10,7 @@ which go-plugin brought in 1.5.0), with the upgrade hint; the rest are recommend
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -17,6 +18,10 @@ from pathlib import Path
 
 import pytest
 from gobuild import go_build
+
+from pluginconf.fuzz.plugin_context import PluginFuzzContext
+from pluginconf.fuzz.plugin_properties import check_versions
+from pluginconf.runner.pytest_plugin import build_options
 
 pytestmark = pytest.mark.interop
 
@@ -137,3 +142,31 @@ def test_the_hooks_profile_on_a_plugin_without_hooks_is_a_usage_error(goplugin, 
     assert result.returncode == 2, result.stdout + result.stderr
     assert "does not serve pluginconf.v1.Hooks" in result.stderr
     assert "use --profile transport" in result.stderr
+
+
+def test_the_versions_property_holds_for_go_plugin_itself(goplugin, tmp_path):
+    """go-plugin ignores an entry with whitespace around a number (" 6"), with a warning:
+    HS-11 allows it, and the fuzzer's property must too."""
+    report_path = tmp_path / "fuzz.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "pluginconf", "fuzz", "plugin", "--target", "go-plugin",
+         "--magic-cookie", COOKIE, "--protocol-versions", "5,6", "--profile", "transport",
+         "--property", "handshake/protocol-versions-env", "--examples", "1500", "--seed", "3",
+         "--json", str(report_path), "--", str(goplugin)],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(report_path.read_text())["failures"] == []
+
+
+@pytest.mark.parametrize("value", [" 6", "5, 6", "6 ,5", " 5 "])
+def test_go_plugin_ignoring_padded_versions_meets_hs11(goplugin, value):
+    """go-plugin reads " 6" as no version (strconv.Atoi does not trim) and offers its lowest,
+    5: HS-11 lets a plugin take such an entry or ignore it."""
+    options = build_options(
+        [str(goplugin)], profile="transport", magic_cookie=COOKIE, protocol_versions="5,6",
+        start_timeout=60, max_body=0, target="go-plugin",
+    )  # fmt: skip
+    with asyncio.Runner() as runner:
+        context = PluginFuzzContext(runner, options)
+        runner.run(check_versions(context, value))  # raises PropertyFailed when it does not hold

@@ -17,6 +17,7 @@ there (a plugin on a fixed address).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -36,9 +37,10 @@ NOT_DIRECTLY = (
 def negotiate(text: str) -> int:
     offered = set()
     for entry in text.split(",") if text else []:
-        try:
+        # As go's strconv.Atoi: an optional sign and ASCII digits, no whitespace.
+        if re.fullmatch(r"[+-]?[0-9]+", entry):
             offered.add(int(entry))
-        except ValueError:
+        else:
             sys.stderr.write(f"server sent invalid plugin version {entry!r}\n")
     common = [v for v in VERSIONS if v in offered]
     return max(common) if common else min(VERSIONS)

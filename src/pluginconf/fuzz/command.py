@@ -27,6 +27,7 @@ from pluginconf.fuzz.pytest_plugin import NODE_PREFIX, FuzzConfig, build_fuzz_co
 from pluginconf.fuzz.registry import load_properties
 from pluginconf.runner.preflight import PreflightError, check_target
 from pluginconf.runner.report import EXIT_FAILURES, EXIT_USAGE, write_json
+from pluginconf.runner.targets import DEFAULT_TARGET
 
 
 def _usage(message: str) -> int:
@@ -78,6 +79,12 @@ def reproduce_command(args: argparse.Namespace, failure: dict[str, Any]) -> str:
         words += ["--reproduce", failure["blob"]]
     if args.profile:
         words += ["--profile", args.profile]
+    if args.target_name != DEFAULT_TARGET:
+        words += ["--target", args.target_name]
+    if args.magic_cookie is not None:
+        words += ["--magic-cookie", args.magic_cookie]
+    if args.protocol_versions is not None:
+        words += ["--protocol-versions", args.protocol_versions]
     words += ["--max-body", str(args.max_body)]
     if args.target:
         words += ["--", *args.target]
@@ -103,6 +110,9 @@ def run_fuzz(args: argparse.Namespace) -> int:
             profile=args.profile,
             max_body=args.max_body,
             start_timeout=args.start_timeout,
+            app_target=args.target_name,
+            magic_cookie=args.magic_cookie,
+            protocol_versions=args.protocol_versions,
         )
         check_target(fuzz.options)
     except ValueError as exc:
@@ -156,6 +166,11 @@ def _pytest_args(args: argparse.Namespace, fuzz: FuzzConfig, seed: int, workdir:
         out += ["--pluginconf-fuzz-reproduce", args.reproduce]
     if args.profile:
         out += ["--pluginconf-fuzz-profile", args.profile]
+    out += ["--pluginconf-fuzz-target", args.target_name]
+    if args.magic_cookie is not None:
+        out += ["--pluginconf-fuzz-magic-cookie", args.magic_cookie]
+    if args.protocol_versions is not None:
+        out += ["--pluginconf-fuzz-protocol-versions", args.protocol_versions]
     if fuzz.shares > 1:
         out += ["-n", str(fuzz.shares)]
     return out

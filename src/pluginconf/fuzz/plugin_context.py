@@ -16,8 +16,8 @@ from pluginconf.fuzz.model import PropertyFailed
 from pluginconf.runner.options import PluginSuiteOptions
 from pluginconf.runner.shared import SharedPlugin, SharedPool, TargetUnusable
 
-# How long a plugin has to answer the health check that ends each example.
-HEALTH_TIMEOUT_S = 5.0
+# How long a plugin has to answer the health check that ends each example: a deadlock guard.
+HEALTH_TIMEOUT_S = 10.0
 
 
 class PluginFuzzContext(FuzzContext):

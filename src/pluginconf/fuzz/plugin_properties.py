@@ -239,6 +239,10 @@ async def _implemented(ctx: PluginFuzzContext) -> tuple[str, ...]:
 _DECIMAL = re.compile(r"[+-]?[0-9]+")
 _version_entries = st.one_of(
     st.integers(0, 3).map(str),
+    # Whitespace around versions hosts really use (1; Terraform's 5 and 6): taken or ignored.
+    st.builds(
+        "{}{}{}".format, st.sampled_from(["", " "]), st.integers(0, 7), st.sampled_from(["", " "])
+    ),
     st.sampled_from(
         ["", " ", "1 ", " 2", "01", "+1", "-1", "1_0", "1.0", "0x1", "\u0661", "\uff11"]
     ),
@@ -251,14 +255,21 @@ def _environment(ctx: PluginFuzzContext) -> HypothesisTest:
     @given(value=protocol_versions_values)
     def protocol_versions(value: str) -> None:
         ctx.example()
-        ctx.run(_check_versions(ctx, value), ctx.options.start_timeout_s + 15, "the launch")
+        ctx.run(check_versions(ctx, value), ctx.options.start_timeout_s + 15, "the launch")
 
     return protocol_versions
 
 
-async def _check_versions(ctx: PluginFuzzContext, value: str) -> None:
+def _go_quoted(text: str) -> str:
+    """``text`` inside Go's %q quotes, for printable text: backslashes and quotes escaped."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+async def check_versions(ctx: PluginFuzzContext, value: str) -> None:
     """HS-10, HS-11: any PLUGIN_PROTOCOL_VERSIONS gives a handshake, and each entry that is
-    not a decimal integer is ignored with a warning on stderr."""
+    not a decimal integer is ignored with a warning on stderr. An entry with whitespace
+    around a decimal integer may be taken as that integer or ignored (go-plugin ignores it,
+    and warns)."""
     tmpdir = tempfile.mkdtemp(prefix="pluginconf-tmp-")
     spec = ctx.options.launch_spec(
         tmpdir, env={ENV_PROTOCOL_VERSIONS: value}, protocol_versions=tuple(range(0, 64))
@@ -272,26 +283,36 @@ async def _check_versions(ctx: PluginFuzzContext, value: str) -> None:
                 f"with {ENV_PROTOCOL_VERSIONS}={value!r} the plugin gave no usable handshake: "
                 f"{exc}; it must offer a version whatever the variable holds (HS-10, HS-11)"
             ) from None
-        entries = [e.strip() for e in value.split(",")]
+        entries = value.split(",")
         offered = {int(e) for e in entries if _DECIMAL.fullmatch(e)}
+        # Whitespace around a decimal: the plugin may take it or leave it (HS-11).
+        padded = [e for e in entries if e != e.strip() and _DECIMAL.fullmatch(e.strip())]
+        either = offered | {int(e) for e in padded}
         if ctx.options.effective_profile.includes(Profile.SDK) and line.app_version != 1:
             raise PropertyFailed(
                 f"with {ENV_PROTOCOL_VERSIONS}={value!r} the conformance plugin (version 1 "
                 f"only) offered {line.app_version}"
             )
-        if line.app_version not in offered and offered & set(ctx.options.protocol_versions):
+        if line.app_version not in either and offered & set(ctx.options.protocol_versions):
             raise PropertyFailed(
                 f"with {ENV_PROTOCOL_VERSIONS}={value!r} the plugin offered version "
                 f"{line.app_version}, although the host offered {sorted(offered)} (HS-10)"
             )
-        bad = [e for e in entries if e and not _DECIMAL.fullmatch(e)]
+        bad = [e for e in entries if e.strip() and not _DECIMAL.fullmatch(e.strip())]
         if bad:
             # Give the warning a moment to reach the pipe: stderr is not ordered with stdout.
             await launched.wait_exit(0.3)
             stderr = "\n".join(launched.stderr_tail)
-            # The entry as it was, or quoted with escapes (as repr or ascii write it).
+            # The entry as it was or trimmed, or quoted with escapes (as repr or ascii write
+            # it, or Go's %q: go-plugin's warning).
             missing = [
-                e for e in bad if not any(f in stderr for f in (e, repr(e)[1:-1], ascii(e)[1:-1]))
+                e
+                for e in bad
+                if not any(
+                    f in stderr
+                    for raw in (e, e.strip())
+                    for f in (raw, repr(raw)[1:-1], ascii(raw)[1:-1], _go_quoted(raw))
+                )
             ]
             if missing:
                 raise PropertyFailed(
@@ -348,7 +369,8 @@ PROPERTIES = (
         "handshake/protocol-versions-env",
         FuzzTarget.PLUGIN,
         "whatever PLUGIN_PROTOCOL_VERSIONS holds, the plugin handshakes, picks from the decimal "
-        "entries, and warns on stderr about each entry that is not one",
+        "entries (an entry with whitespace around one may count or not), and warns on stderr "
+        "about each entry that is not one",
         ("HS-10", "HS-11", "HS-12", "HS-13"),
         _environment,
         profile=Profile.TRANSPORT,

@@ -33,6 +33,7 @@ from pluginconf.fuzz.registry import PropertySelectionError, load_properties, se
 from pluginconf.runner.model import Profile
 from pluginconf.runner.options import HostSuiteOptions, PluginSuiteOptions
 from pluginconf.runner.pytest_plugin import REFERENCE_WORD, build_host_options, build_options
+from pluginconf.runner.targets import DEFAULT_TARGET
 
 NODE_PREFIX = "pluginconf-fuzz::"
 # The user property carrying a share's result, as JSON, to the controller and reports.
@@ -161,6 +162,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--pluginconf-fuzz-max-body", type=int, default=DEFAULT_FUZZ_MAX_BODY, metavar="BYTES")
     add("--pluginconf-fuzz-start-timeout", type=float, default=60.0, metavar="SECONDS")
     add("--pluginconf-fuzz-no-shrink", action="store_true")
+    add("--pluginconf-fuzz-target", default=DEFAULT_TARGET, metavar="NAME")
+    add("--pluginconf-fuzz-magic-cookie", default=None, metavar="KEY=VALUE")
+    add("--pluginconf-fuzz-protocol-versions", default=None, metavar="V[,V...]")
 
 
 def build_fuzz_config(
@@ -177,6 +181,9 @@ def build_fuzz_config(
     max_body: int,
     start_timeout: float,
     shrink: bool = True,
+    app_target: str = DEFAULT_TARGET,
+    magic_cookie: str | None = None,
+    protocol_versions: str | None = None,
 ) -> FuzzConfig:
     """Check a run's settings; ValueError (with what to do) when they do not hold."""
     if examples < 1:
@@ -191,13 +198,16 @@ def build_fuzz_config(
         options = build_host_options(command, start_timeout=start_timeout, max_body=max_body)
         chosen_profile = Profile.HOOKS
     else:
+        # The target's host: its cookie, versions and environment (what --magic-cookie and
+        # --protocol-versions do not override).
         options = build_options(
             command,
             profile=profile,
-            magic_cookie="PLUGINCONF_MAGIC_COOKIE=pluginconf",
-            protocol_versions="1",
+            magic_cookie=magic_cookie,
+            protocol_versions=protocol_versions,
             start_timeout=start_timeout,
             max_body=max_body,
+            target=app_target,
         )
         chosen_profile = options.effective_profile
     try:
@@ -232,6 +242,9 @@ def pytest_configure(config: pytest.Config) -> None:
             max_body=config.getoption("pluginconf_fuzz_max_body"),
             start_timeout=config.getoption("pluginconf_fuzz_start_timeout"),
             shrink=not config.getoption("pluginconf_fuzz_no_shrink"),
+            app_target=config.getoption("pluginconf_fuzz_target"),
+            magic_cookie=config.getoption("pluginconf_fuzz_magic_cookie"),
+            protocol_versions=config.getoption("pluginconf_fuzz_protocol_versions"),
         )
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None

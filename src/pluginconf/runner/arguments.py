@@ -231,4 +231,22 @@ def add_fuzz_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="how long the target has to start (default: %(default)s)",
     )
+    parser.add_argument(
+        "--target",
+        dest="target_name",
+        default="pluginconf",
+        metavar="NAME",
+        help="plugin: the application whose host plays (pluginconf list targets): its cookie, "
+        "protocol versions and environment (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--magic-cookie",
+        metavar="KEY=VALUE",
+        help="plugin: the cookie the host sets (default: the target's)",
+    )
+    parser.add_argument(
+        "--protocol-versions",
+        metavar="V[,V...]",
+        help="plugin: app protocol versions the host offers (default: the target's)",
+    )
     parser.add_argument("--list", action="store_true", help="list the properties and exit")
