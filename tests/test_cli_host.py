@@ -56,13 +56,77 @@ def test_the_whole_host_suite_passes_against_the_reference_host(tmp_path):
     assert closing == f"{passed} passed, 0 failed, {len(too_large)} skipped"
 
 
-def test_the_minimal_example_adapter_passes_the_launch_cases_and_skips_what_it_cannot_set():
-    result = run("host", "-n", "2", "--run", "host/launch/*", "--", *MINIMAL_ADAPTER)
+def test_the_minimal_example_adapter_passes_the_launch_cases_and_skips_what_it_lacks():
+    # Under --target go-plugin a feature the host declares it lacks (AutoMTLS) is a skip.
+    result = run(
+        "host", "-n", "2", "--target", "go-plugin", "--run", "host/launch/*", "-v",
+        "--", *MINIMAL_ADAPTER,
+    )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     launch = [c for c in load_cases("host") if c.id.startswith("host/launch/")]
     assert (
         result.stdout.strip().splitlines()[-1] == f"{len(launch) - 1} passed, 0 failed, 1 skipped"
     )
+    assert "SKIPPED  host/launch/mtls" in result.stdout
+
+
+def test_a_missing_capability_fails_under_the_pluginconf_target_naming_its_requirements(
+    tmp_path,
+):
+    report_path = tmp_path / "report.json"
+    result = run(
+        "host", "-n", "0", "--run", "host/launch/mtls", "--json", str(report_path),
+        "--", *MINIMAL_ADAPTER,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    (case,) = json.loads(report_path.read_text())["cases"]
+    assert case["outcome"] == "failed"
+    assert case["violated"] == ["HS-5", "TLS-8", "TLS-9"]
+    assert "the host declares no AutoMTLS (HostCapabilities.auto_mtls)" in case["message"]
+
+
+def test_without_an_http_front_every_serve_http_case_skips_or_fails_with_the_reason(tmp_path):
+    cases_ = [c for c in load_cases("host") if c.id.startswith("host/serve-http/")]
+    serve_http = [c.id for c in cases_]
+    # Under the pluginconf target a SHOULD case's failure is a recommendation not met.
+    must = {c.id for c in cases_ if c.level == "MUST"}
+    reason = "the host reports no HTTP front (HostInfo.http_base_url is empty)"
+    for target, exit_status, outcome in (("go-plugin", 0, "skipped"), ("pluginconf", 1, "failed")):
+        report_path = tmp_path / f"{target}.json"
+        result = run(
+            "host", "-n", "0", "--target", target, "--run", "host/serve-http/*",
+            "--max-body", MAX_BODY, "--json", str(report_path), "--", *MINIMAL_ADAPTER,
+        )  # fmt: skip
+        assert result.returncode == exit_status, result.stdout + result.stderr
+        cases = json.loads(report_path.read_text())["cases"]
+        assert [c["id"] for c in cases] == serve_http
+        wrong = {
+            c["id"]: f"{c['outcome']}: {c['message'][:300]}"
+            for c in cases
+            if c["outcome"] != (outcome if c["id"] in must or outcome == "skipped" else "not_met")
+            or reason not in c["message"]
+        }
+        assert not wrong, (target, wrong)
+        assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_auto_mtls_always_starts_every_plugin_with_it_and_never_skips_the_mtls_case(tmp_path):
+    report_path = tmp_path / "always.json"
+    always = run(
+        "host", "-n", "2", "--auto-mtls", "always", "--run", "host/launch/*",
+        "--json", str(report_path),
+    )  # fmt: skip
+    assert always.returncode == 0, always.stdout + always.stderr
+    outcomes = {c["id"]: c for c in json.loads(report_path.read_text())["cases"]}
+    skipped = {k: v["message"] for k, v in outcomes.items() if v["outcome"] != "passed"}
+    assert list(skipped) == ["host/launch/no-inherited-secrets"], skipped
+    assert "--auto-mtls always" in skipped["host/launch/no-inherited-secrets"]
+    never = run(
+        "host", "-n", "0", "--auto-mtls", "never", "--run", "host/launch/mtls", "-v",
+    )  # fmt: skip
+    assert never.returncode == 0, never.stdout + never.stderr
+    assert "SKIPPED  host/launch/mtls" in never.stdout
+    assert never.stdout.strip().splitlines()[-1] == "0 passed, 0 failed, 1 skipped"
 
 
 def test_a_hook_the_adapter_cannot_fire_is_exit_1_with_the_evidence():

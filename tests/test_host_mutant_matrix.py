@@ -21,6 +21,8 @@ from pluginconf.runner.host_session import HostSuiteSession
 from pluginconf.runner.model import Outcome
 from pluginconf.runner.options import HostSuiteOptions
 from pluginconf.runner.registry import load_cases
+from pluginconf.runner.targets import target_named
+from pluginconf.runner.verdict import judge
 
 MUTANT = Path(__file__).resolve().parent / "mutants" / "host_mutant.py"
 MIB = 1024 * 1024
@@ -63,6 +65,11 @@ HOST_MUTANTS = [
     # launching
     HostMutant("inherited-env-wins", ("host/launch/environment",)),
     HostMutant("multiplex-passed", ("host/launch/no-inherited-secrets",)),
+    HostMutant("client-cert-passed", ("host/launch/no-inherited-secrets",)),
+    HostMutant(
+        "environment-passed-through",
+        ("host/launch/socket-dir", "host/launch/no-inherited-secrets"),
+    ),
     HostMutant("shared-socket-dir", ("host/launch/socket-dir",)),
     HostMutant("no-process-group", ("host/launch/process-group",)),
     HostMutant(
@@ -74,6 +81,8 @@ HOST_MUTANTS = [
         ),
     ),
     HostMutant("stderr-tail-one-line", ("host/launch/exited-before-handshake",)),
+    HostMutant("error-without-line", ("host/launch/refuses/core-version",)),
+    HostMutant("refused-left-running", ("host/launch/refuses/app-version",)),
     HostMutant("ignores-start-timeout", ("host/launch/start-timeout",)),
     HostMutant("noise-refused", ("host/launch/noise-before-handshake",), options=SHORT_START),
     HostMutant("no-stderr-drain", ("host/launch/stderr-flood/before",)),
@@ -86,6 +95,7 @@ HOST_MUTANTS = [
         ("host/health/waits-for-serving", "host/dispatch/implemented-first"),
     ),
     HostMutant("checks-empty-service", ("host/health/waits-for-serving",)),
+    HostMutant("slow-health-poll", ("host/health/waits-for-serving",)),
     HostMutant("no-health-checks", ("host/health/hung-plugin-restarted",)),
     HostMutant("activation-order-swapped", ("host/dispatch/activation-order",)),
     HostMutant("activation-error-restarts", ("host/dispatch/activation-error",)),
@@ -165,6 +175,16 @@ HOST_MUTANTS = [
     HostMutant("exit-zero-is-stop", ("host/crash/exit-zero-is-crash",)),
     HostMutant("retries-until-deadline", ("host/crash/in-flight-fails-fast",)),
     HostMutant("no-backoff", ("host/crash/backoff",)),
+    # Under the pluginconf target, a host that declares no supervision fails what needs it.
+    HostMutant(
+        "no-supervision",
+        (
+            "host/crash/restart-after-kill",
+            "host/crash/exit-zero-is-crash",
+            "host/health/hung-plugin-restarted",
+            "host/crash/circuit-opens",
+        ),
+    ),
     HostMutant("no-circuit-breaker", ("host/crash/circuit-opens", "host/crash/circuit-503")),
     HostMutant("half-open-lets-all-through", ("host/crash/circuit-half-opens",)),
     HostMutant("deactivate-through-circuit", ("host/crash/circuit-bypass",)),
@@ -172,6 +192,16 @@ HOST_MUTANTS = [
     HostMutant("no-on-deactivate", ("host/shutdown/sequence",)),
     HostMutant("deactivate-unlisted", ("host/shutdown/no-deactivate-when-not-listed",)),
     HostMutant("never-sigkill", ("host/shutdown/ignores-shutdown-killed",)),
+    HostMutant("no-sigterm-step", ("host/shutdown/ignores-shutdown-killed",)),
+    HostMutant(
+        "kills-pid-only",
+        (
+            "host/launch/refuses/protocol",
+            "host/launch/start-timeout",
+            "host/crash/reaped",
+            "host/shutdown/ignores-shutdown-killed",
+        ),
+    ),
     HostMutant("socket-dir-kept", ("host/shutdown/no-leaks", "host/crash/reaped")),
 ]
 
@@ -236,3 +266,132 @@ async def test_host_mutant_fails_its_cases(mutant: HostMutant):
         if r.outcome is not Outcome.FAILED
     }
     assert not wrong, f"host mutant {mutant.name} should fail these cases, but: {wrong}"
+
+
+# -- verdicts under targets ------------------------------------------------------------------
+# A host built on go-plugin's client is judged by go-plugin's rules (--target go-plugin): a
+# mutant that breaks only a rule of pluginconf's own is a recommendation not met there, one
+# that breaks a go-plugin (or Mattermost) rule still fails, and a case that needs a feature
+# the host declares it lacks is skipped with the reason.
+
+
+@dataclass(frozen=True)
+class TargetVerdict:
+    faults: tuple[str, ...]
+    case_id: str
+    pluginconf: Outcome  # the reported outcome under the default target
+    go_plugin: Outcome  # ... and under --target go-plugin
+    violated: frozenset[str]  # what the failure names, under either target
+    message: str = ""  # under --target go-plugin, in the reported message
+
+
+def _verdict(faults: str, case_id: str, pc: Outcome, gp: Outcome, *ids: str, message: str = ""):
+    return TargetVerdict(tuple(faults.split("+")), case_id, pc, gp, frozenset(ids), message)
+
+
+F, N, S = Outcome.FAILED, Outcome.NOT_MET, Outcome.SKIPPED
+TARGET_VERDICTS = [
+    # Rules of pluginconf's own: go-plugin's client breaks them too.
+    _verdict("noise-refused", "host/launch/noise-before-handshake", F, N, "HS-24"),
+    _verdict("no-sigterm-step", "host/shutdown/ignores-shutdown-killed", F, N, "SV-22"),
+    _verdict("kills-pid-only", "host/launch/refuses/protocol", F, N, "HS-25"),
+    _verdict("kills-pid-only", "host/crash/reaped", F, N, "SV-16"),
+    _verdict("generic-error-kind", "host/launch/refuses/garbage", F, N, "HS-25"),
+    _verdict("filter-chain-reversed", "host/filters/chain-order", F, N, "FL-8"),
+    _verdict("environment-passed-through", "host/launch/socket-dir", F, N, "HS-4"),
+    _verdict(
+        "environment-passed-through", "host/launch/no-inherited-secrets", F, N, "HS-23", "HS-7"
+    ),
+    # go-plugin's rules (and Mattermost's, which the hooks layer follows).
+    _verdict("never-sigkill", "host/shutdown/ignores-shutdown-killed", F, F, "SV-14"),
+    _verdict("inherited-env-wins", "host/launch/environment", F, F, "HS-6"),
+    _verdict("no-on-deactivate", "host/shutdown/sequence", F, F, "SV-21"),
+    _verdict("error-without-line", "host/launch/refuses/core-version", F, F, "HS-22"),
+    _verdict("refused-left-running", "host/launch/refuses/app-version", F, F, "HS-20"),
+    # Every assertion of a refusal is reported, each with its rule.
+    _verdict(
+        "generic-error-kind+error-without-line+refused-left-running",
+        "host/launch/refuses/protocol",
+        F,
+        F,
+        "HS-20",
+        "HS-22",
+        "HS-25",
+    ),
+    # Missing capabilities: the case cannot check what it is about.
+    _verdict(
+        "no-supervision",
+        "host/crash/restart-after-kill",
+        F,
+        S,
+        "SV-8",
+        message="the host declares no restarts of crashed plugins (HostCapabilities.restarts): "
+        "go-plugin does no supervision",
+    ),
+    _verdict("no-supervision", "host/crash/exit-zero-is-crash", F, S, "SV-8"),
+]
+
+
+def _target_params() -> list[object]:
+    by_run: dict[tuple[tuple[str, ...], str], list[TargetVerdict]] = {}
+    for verdict in TARGET_VERDICTS:
+        for target in ("pluginconf", "go-plugin"):
+            by_run.setdefault((verdict.faults, target), []).append(verdict)
+    return [
+        pytest.param(faults, target, verdicts, id=f"{'+'.join(faults)}-{target}")
+        for (faults, target), verdicts in by_run.items()
+    ]
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize(("faults", "target", "verdicts"), _target_params())
+async def test_a_broken_host_is_judged_by_the_rules_of_its_target(
+    faults: tuple[str, ...], target: str, verdicts: list[TargetVerdict]
+):
+    options = HostSuiteOptions(
+        command=(sys.executable, str(MUTANT), *faults),
+        start_timeout_s=30,
+        target=target_named(target),
+    )
+    by_id = {c.id: c for c in CASES}
+    wrong = {}
+    async with HostSuiteSession(options) as session:
+        for verdict in verdicts:
+            case = by_id[verdict.case_id]
+            result = await session.run(case)
+            judged = judge(case, result.outcome, result.message, result.violated, options.judging)
+            wanted = verdict.go_plugin if target == "go-plugin" else verdict.pluginconf
+            problems = []
+            if judged.outcome is not wanted:
+                problems.append(f"reported {judged.outcome}, expected {wanted}")
+            if wanted is not Outcome.SKIPPED and not verdict.violated <= set(judged.violated):
+                problems.append(f"breaks {judged.violated}, expected {sorted(verdict.violated)}")
+            if target == "go-plugin" and verdict.message not in judged.message:
+                problems.append(f"the message lacks {verdict.message!r}")
+            if problems:
+                wrong[case.id] = "; ".join(problems) + f"\n{judged.message[:1500]}"
+    assert not wrong, wrong
+
+
+async def test_a_host_passing_its_environment_through_fails_only_the_cases_about_it():
+    """One cause, one case: the decoys only a pluginconf host must scrub reach only the hosts
+    of the cases that check them, so a host that passes its environment through to plugins,
+    as go-plugin's client does, fails those and no other; under --target go-plugin they are
+    recommendations not met."""
+    options = HostSuiteOptions(
+        command=(sys.executable, str(MUTANT), "environment-passed-through"),
+        start_timeout_s=30,
+        target=target_named("go-plugin"),
+    )
+    launch = [c for c in CASES if c.id.startswith("host/launch/")]
+    outcomes = {}
+    async with HostSuiteSession(options) as session:
+        for case in launch:
+            result = await session.run(case)
+            judged = judge(case, result.outcome, result.message, result.violated, options.judging)
+            outcomes[case.id] = judged.outcome
+    not_passed = {k: v for k, v in outcomes.items() if v is not Outcome.PASSED}
+    assert not_passed == {
+        "host/launch/socket-dir": Outcome.NOT_MET,
+        "host/launch/no-inherited-secrets": Outcome.NOT_MET,
+    }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+from pathlib import Path
 
 import psutil
 
@@ -46,7 +48,8 @@ async def test_a_dead_adapter_fails_its_case_with_evidence_and_a_new_one_serves_
         assert "the adapter exited during this case" in first.message
         assert "adapter stderr" in first.message
         # The killed host never stopped its plugin's grandchild: the suite names and kills it.
-        assert "these plugin processes remain" in first.message
+        assert "after the case's plugins were unloaded" in first.message
+        assert "The suite killed them" in first.message
         second = await session.run(works)
         assert second.outcome is Outcome.PASSED, second
         workdir = session.workdir
@@ -57,3 +60,47 @@ async def test_a_dead_adapter_fails_its_case_with_evidence_and_a_new_one_serves_
         if p.status() != psutil.STATUS_ZOMBIE
     ]
     assert not leftovers, leftovers
+
+
+MUTANT = Path(__file__).resolve().parent / "mutants" / "host_mutant.py"
+
+
+@case("host/test/grandchild", requirements=["HK-1"], profile=Profile.HOOKS)
+async def grandchild(t: HostTarget) -> None:
+    """
+    Purpose: A plugin with a grandchild in its process group, unloaded after the case.
+    Procedure: Load it, wait for the grandchild.
+    Asserts: Nothing itself; the session checks what is left.
+    """
+    plugin = await t.load({"spawn_grandchild": {"seconds": 60}})
+    await plugin.wait_event("grandchild")
+
+
+@case("host/test/refused", requirements=["HK-1"], profile=Profile.HOOKS)
+async def refused(t: HostTarget) -> None:
+    """
+    Purpose: A plugin whose handshake the host refuses.
+    Procedure: Load it and wait until the host gives up.
+    Asserts: Nothing itself; the session checks what is left.
+    """
+    plugin = await t.load({"handshake": {"line": "2|1|unix|/x|grpc"}}, wait_active=False)
+    await plugin.wait_given_up()
+
+
+async def _run_on(fault: str, procedure: object) -> object:
+    options = HostSuiteOptions(command=(sys.executable, str(MUTANT), fault), start_timeout_s=30)
+    async with HostSuiteSession(options) as session:
+        return await session.run(procedure)  # type: ignore[arg-type]
+
+
+async def test_leftovers_break_the_rule_they_show_broken_whatever_the_case_cites():
+    # Only the group's other members left: the group kill of pluginconf's stop sequence.
+    members = await _run_on("kills-pid-only", grandchild)
+    assert members.outcome is Outcome.FAILED, members
+    assert members.violated == ("SV-16", "SV-22"), members
+    assert "of the plugins' process groups still run" in members.message
+    # The plugin process itself left running: go-plugin's client would have killed it.
+    running = await _run_on("refused-left-running", refused)
+    assert running.outcome is Outcome.FAILED, running
+    assert running.violated == ("SV-14",), running
+    assert "the plugin processes" in running.message and "still run" in running.message

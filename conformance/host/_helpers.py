@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import os
 import random
+import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import grpc
@@ -78,14 +79,19 @@ def expect_error_kind(
 def expect_crash_kind(
     status: control_pb2.PluginStatus, kind: str, requirement: str
 ) -> control_pb2.Transition:
-    """The first `crashed` transition, which must carry the error kind ``kind``."""
+    """The first `crashed` transition, which must carry the error kind ``kind``; a failure
+    breaks ``requirement`` (one the case cites)."""
     crashed = crash_transition(status)
     if crashed is None:
-        fail(f"the host reported no `crashed` transition\n{describe_status(status)}")
+        fail(
+            f"the host reported no `crashed` transition ({requirement})\n{describe_status(status)}",
+            requirement=requirement,
+        )
     expect(
         crashed.error_kind == kind,
         f"the host reported the error kind {crashed.error_kind!r}; expected {kind!r} "
         f"({requirement})\n{describe_status(status)}",
+        requirement=requirement,
     )
     return crashed
 
@@ -131,3 +137,11 @@ async def gone_path(path: str, timeout_s: float) -> bool:
             return False
         await asyncio.sleep(0.05)
     return True
+
+
+def kill_left(pids: Iterable[int]) -> None:
+    """SIGKILL processes a case found left behind (and reported): the check after the case
+    then does not report them a second time."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)

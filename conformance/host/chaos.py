@@ -13,6 +13,7 @@ import httpx
 
 from pluginconf.control import control_pb2
 from pluginconf.runner import Profile, case, expect, fail
+from pluginconf.runner.host_capabilities import Capability
 from pluginconf.runner.host_target import FakePlugin, HostTarget, describe_status
 
 from ._helpers import NON_BMP, describe_error, new_seed, seeded
@@ -151,6 +152,8 @@ async def kills_during_traffic(t: HostTarget) -> None:
       without a transition; the last requests succeed; c is active again after every kill
       and at the end.
     """
+    t.require(Capability.RESTARTS, "restarting the crashing plugin")
+    t.require(Capability.HTTP_FRONT, "the HTTP traffic")
     seed = new_seed()
     with seeded(t, seed) as rng:
         a, b, c = await asyncio.gather(

@@ -2,7 +2,12 @@
 
 Every timing here is measured on what can be seen from outside the host: the moment the
 suite killed a process, the wall_time of the host's transitions (SV-2), when a FireHook
-answered, and which calls the fakes received (Observer).
+answered, and which calls the fakes received (Observer). Each SPEC bound is judged against a
+same-run yardstick and measured again, on a new fake, before it fails (runner/timing.py).
+
+Restarts, the circuit breaker and the HTTP front are capabilities a host may lack (go-plugin's
+client has none of them): a case that needs one the host does not declare is skipped under a
+go-plugin target and fails under the pluginconf target.
 """
 
 from __future__ import annotations
@@ -12,17 +17,19 @@ import contextlib
 import math
 import random
 import time
+from collections.abc import Awaitable, Callable
 
 import grpc
 
 from pluginconf.control import control_pb2
-from pluginconf.runner import Level, Profile, case, expect, fail
+from pluginconf.runner import Level, Profile, case, check, expect, fail
+from pluginconf.runner.host_capabilities import Capability
 from pluginconf.runner.host_target import (
     FakePlugin,
     HostTarget,
     describe_status,
-    is_zombie,
 )
+from pluginconf.runner.timing import Yardstick, judge_time
 from pluginconf.v1 import hooks_pb2
 
 from ._helpers import (
@@ -30,6 +37,7 @@ from ._helpers import (
     command_error,
     expect_error_kind,
     gone_path,
+    kill_left,
     new_seed,
     received,
     seeded,
@@ -37,12 +45,18 @@ from ._helpers import (
 )
 
 CONFIGURATION = {"mode": "crash-test", "unicode": "🧩"}
-# What a FireHook round trip through the adapter may add to a bound the SPEC sets.
-SLACK_S = 0.5
+# SV-3 and SV-4: a crash detected within 10 s, and (recommended) within 1 s.
+DETECTION_BOUND_S = 10.0
+DETECTION_TARGET_S = 1.0
+# SV-5: calls in progress fail within 1 s of the exit.
+IN_FLIGHT_BOUND_S = 1.0
 # The hook deadline while a circuit is tested, and how soon a call must fail when the circuit
 # is open: well under the deadline, so that a call that waited for one is told apart.
 HOOK_DEADLINE_S = 0.5
 FAST_FAIL_S = 0.4
+# SV-8: what a restart may come after the backoff's upper bound, for the host's own steps
+# from `crashed` to `starting`.
+BACKOFF_ALLOWANCE_S = 0.1
 HANG = {"hang": {"hook": "ExecuteCommand"}}
 ALWAYS_FAILS_TO_START = {"crash": {"on": "OnActivate"}}
 
@@ -85,6 +99,30 @@ async def kill_and_wait_crashed(
     return pid, killed_at, index, status
 
 
+async def detection_delay(
+    p: FakePlugin, rng: random.Random
+) -> tuple[float, int, control_pb2.PluginStatus]:
+    """Kill ``p``'s process at a random moment: how long after the kill the host's `crashed`
+    transition is dated, its index, and the status."""
+    _, killed_at, crashed, status = await kill_and_wait_crashed(p, rng)
+    wall = status.transitions[crashed].wall_time
+    if wall <= 0:
+        # A host that dates nothing (against SV-2): what the suite saw is the bound.
+        wall = time.time()
+    return wall - killed_at, crashed, status
+
+
+def detection_again(t: HostTarget, rng: random.Random) -> Callable[[], Awaitable[float | None]]:
+    """A new measurement of crash detection, on a new fake (restart limit 1)."""
+
+    async def measure() -> float | None:
+        fresh = await t.load({}, name="again", restart_limit=1)
+        delay, _, _ = await detection_delay(fresh, rng)
+        return delay
+
+    return measure
+
+
 @case(
     "host/crash/restart-after-kill",
     requirements=["SV-3", "SV-8", "LC-1"],
@@ -98,20 +136,29 @@ async def restart_after_kill(t: HostTarget) -> None:
     Procedure: Load a well-behaved fake with a configuration; after a random delay of 0 to
       300 ms (seeded; the seed is in the evidence) SIGKILL its process. Wait for the host's
       `crashed`, then for a new process, its activation, `active`, and fire ExecuteCommand.
-    Asserts: The host enters `crashed` within 10 s of the kill; a new process starts; it
-      receives OnConfigurationChange with the complete configuration and then OnActivate,
-      each once; the plugin becomes active; the command reaches the new process and its
-      answer comes back.
+    Asserts: The host enters `crashed` within 10 s of the kill (SV-3, judged against the
+      same-run yardstick of a signal, measured again on a new fake when late); a new process
+      starts (SV-8: the host restarts); it receives OnConfigurationChange with the complete
+      configuration and then OnActivate, each once; the plugin becomes active; the command
+      reaches the new process and its answer comes back (LC-1).
     """
     with seeded(t, new_seed()) as rng:
         p = await t.load({}, configuration=CONFIGURATION)
-        old, killed_at, crashed, status = await kill_and_wait_crashed(p, rng)
-        detected = status.transitions[crashed].wall_time - killed_at
-        expect(
-            detected <= 10.0,
-            f"the host's `crashed` transition is dated {detected:.2f}s after the kill; the "
-            f"bound is 10 s (SV-3)\n{describe_status(status)}",
+        old = p.pids()[-1]
+        detected, crashed, status = await detection_delay(p, rng)
+        verdict = await judge_time(
+            DETECTION_BOUND_S,
+            detection_again(t, rng),
+            Yardstick.SIGNAL,
+            "the host's `crashed` after the plugin process was killed",
+            seen=[detected],
         )
+        check(
+            verdict.met,
+            f"{verdict.evidence()} (SV-3)\n{describe_status(status)}",
+            requirement="SV-3",
+        )
+        t.require(Capability.RESTARTS, "starting a new process after the crash")
         new = (await p.wait_started(2, timeout_s=15.0))[1]
         expect(new != old, f"the 'new' process has the killed pid {old}\n{p.evidence()}")
         await p.wait_event(
@@ -164,26 +211,28 @@ async def detection_within_1s(t: HostTarget) -> None:
       early.
     Procedure: Load a well-behaved fake (restart limit 1); after a random delay of 0 to
       300 ms (seeded) SIGKILL its process and wait for the host's `crashed`.
-    Asserts: The wall_time of the `crashed` transition is at most 1 s after the kill.
+    Asserts: The wall_time of the `crashed` transition is at most 1 s after the kill (judged
+      against the same-run yardstick of a signal, measured again on a new fake when late).
     """
     with seeded(t, new_seed()) as rng:
         p = await t.load({}, restart_limit=1)
-        _, killed_at, crashed, status = await kill_and_wait_crashed(p, rng)
-        wall = status.transitions[crashed].wall_time
-        if wall <= 0:
-            # A host that dates nothing (against SV-2): what the suite saw is the bound.
-            wall = time.time()
-        detected = wall - killed_at
+        detected, _, status = await detection_delay(p, rng)
+        verdict = await judge_time(
+            DETECTION_TARGET_S,
+            detection_again(t, rng),
+            Yardstick.SIGNAL,
+            "the host's `crashed` after the plugin process was killed",
+            seen=[detected],
+        )
         expect(
-            detected <= 1.0,
-            f"the host entered `crashed` {detected:.3f}s after the kill; SV-4 recommends "
-            f"at most 1 s\n{describe_status(status)}",
+            verdict.met,
+            f"{verdict.evidence()}; SV-4 recommends at most 1 s\n{describe_status(status)}",
         )
 
 
 @case(
     "host/crash/exit-zero-is-crash",
-    requirements=["SV-6"],
+    requirements=["SV-6", "SV-8"],
     profile=Profile.HOOKS,
     timeout_s=45,
 )
@@ -193,8 +242,8 @@ async def exit_zero_is_crash(t: HostTarget) -> None:
       host restarts it rather than taking the exit as a stop.
     Procedure: Load a fake implementing only ExecuteCommand that exits with status 0 right
       after answering its first hook call; fire one command.
-    Asserts: The host enters `crashed` (not `stopped`) within 10 s, then a new process
-      starts and the plugin becomes active again.
+    Asserts: The host enters `crashed` (not `stopped`) within 10 s (SV-6), then a new process
+      starts and the plugin becomes active again (SV-8).
     """
     p = await t.load(
         {"hooks": ["ExecuteCommand"], "crash": {"after_hook_calls": 1, "exit_code": 0}}
@@ -214,8 +263,10 @@ async def exit_zero_is_crash(t: HostTarget) -> None:
         f"after the plugin exited with status 0 on its own the host entered "
         f"{first.new_state!r}; an exit the host did not ask for is a crash (SV-6)\n"
         f"{describe_status(status)}",
+        requirement="SV-6",
     )
     crashed, _ = index_of(status, "crashed", before)
+    t.require(Capability.RESTARTS, "starting a new process after the crash")
     await p.wait_started(2, timeout_s=15.0)
     await p.wait_state("active", after=crashed + 1, timeout_s=15.0)
 
@@ -231,10 +282,38 @@ async def in_flight_fails_fast(t: HostTarget) -> None:
     Purpose: A call in progress to a process that dies fails at once, instead of holding its
       caller until the hook deadline.
     Procedure: Load a fake whose ExecuteCommand never answers, with a 30 s hook deadline;
-      fire a command, wait until the fake holds it, then SIGKILL the process.
-    Asserts: The command returns, within 1 s of the kill (plus 0.5 s for the adapter), an
-      error of kind `plugin_unavailable`.
+      fire a command, wait until the fake holds it, then SIGKILL the process. A late failure
+      is timed again on a new fake, against the same-run yardstick of a signal.
+    Asserts: The command returns, within 1 s of the kill, an error of kind
+      `plugin_unavailable`.
     """
+    outcome, elapsed, p = await _fail_in_flight(t)
+    expect(
+        elapsed is not None,
+        "5 s after the plugin process was killed, the command in progress had not returned; "
+        f"it must fail within 1 s (SV-5)\n{p.evidence()}",
+    )
+    assert outcome is not None
+    expect_error_kind(outcome, "plugin_unavailable", p, "SV-5")
+
+    async def again() -> float | None:
+        return (await _fail_in_flight(t))[1]
+
+    verdict = await judge_time(
+        IN_FLIGHT_BOUND_S,
+        again,
+        Yardstick.SIGNAL,
+        "the failure of the command in progress after the plugin process was killed",
+        seen=[elapsed],
+    )
+    expect(verdict.met, f"{verdict.evidence()} (SV-5)\n{p.evidence()}")
+
+
+async def _fail_in_flight(
+    t: HostTarget,
+) -> tuple[control_pb2.CommandOutcome | None, float | None, FakePlugin]:
+    """A command held by a fake whose process is then killed: its outcome, and how long
+    after the kill it came (None, None when not within 5 s)."""
     p = await t.load(HANG, hook_timeout_s=30, restart_limit=1)
     answered: list[float] = []
 
@@ -260,54 +339,20 @@ async def in_flight_fails_fast(t: HostTarget) -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
                 await task
-    expect(
-        task in done,
-        "5 s after the plugin process was killed, the command in progress had not returned; "
-        f"it must fail within 1 s (SV-5)\n{p.evidence()}",
-    )
-    outcome = task.result()
-    elapsed = answered[0] - killed
-    expect_error_kind(outcome, "plugin_unavailable", p, "SV-5")
-    expect(
-        elapsed <= 1.0 + SLACK_S,
-        f"the command failed {elapsed:.2f}s after the kill; the bound is 1 s (SV-5), "
-        f"{SLACK_S:g}s allowed for the adapter",
-    )
+    if task not in done:
+        return None, None, p
+    return task.result(), answered[0] - killed, p
 
 
-@case(
-    "host/crash/backoff",
-    requirements=["SV-8", "SV-10"],
-    profile=Profile.HOOKS,
-    timeout_s=60,
-)
-async def backoff(t: HostTarget) -> None:
-    """
-    Purpose: Restarts after repeated failures back off exponentially with jitter, so that
-      a plugin that cannot start does not spin.
-    Procedure: Load a fake that exits during every OnActivate, with backoff base 100 ms,
-      maximum 1 s, restart limit 6 and a 1 h window; wait until the host has started it six
-      times. From the host's transitions, take each delay between the n-th `crashed` and
-      the next `starting`.
-    Asserts: Each delay is at most min(1 s, 100 ms x 2^(n-1)) plus 250 ms; and not every
-      delay is under 50 ms (a host without backoff restarts at once: with the jitter of SV-8,
-      five delays all under 50 ms happen about once in 20000 runs).
-    """
-    base, ceiling_s, slack = 0.1, 1.0, 0.25
-    p = await t.load(
-        ALWAYS_FAILS_TO_START,
-        wait_active=False,
-        backoff_base_s=base,
-        backoff_max_s=ceiling_s,
-        restart_limit=6,
-        restart_window_s=3600,
-    )
-    status = await p.wait_status(
-        lambda s: count_states(s, "starting") >= 6, "started six times", timeout_s=40.0
-    )
-    rows, problems, delays = [], [], []
+def _backoff_excess(
+    status: control_pb2.PluginStatus, base: float, ceiling_s: float
+) -> tuple[list[float], float, str]:
+    """Each delay from the n-th `crashed` to the next `starting`, the most one exceeds
+    min(ceiling, base x 2^(n-1)), and a table of them."""
+    rows: list[str] = []
+    delays: list[float] = []
+    excess = -math.inf
     transitions = list(status.transitions)
-    n = 0
     for i, tr in enumerate(transitions):
         if tr.new_state != "crashed":
             continue
@@ -316,25 +361,77 @@ async def backoff(t: HostTarget) -> None:
         )
         if following is None or following.new_state != "starting":
             continue
-        n += 1
+        n = len(delays) + 1
         delay = following.wall_time - tr.wall_time
         bound = min(ceiling_s, base * 2 ** (n - 1))
         delays.append(delay)
+        excess = max(excess, delay - bound)
         rows.append(f"  failure {n}: restarted after {delay:.3f}s (bound {bound:g}s)")
-        if delay > bound + slack:
-            problems.append(f"the delay after failure {n} is {delay:.3f}s, over {bound:g}s")
-    evidence = "\n".join(rows) + "\n" + describe_status(status)
-    expect(n >= 5, f"expected five restarts after failures, found {n}:\n{evidence}")
-    expect(
-        not problems,
-        "; ".join(problems)
-        + f" (SV-8: uniform in [0, min(max, base x 2^(n-1))], {slack:g}s allowed)\n{evidence}",
+    return delays, excess, "\n".join(rows) + "\n" + describe_status(status)
+
+
+async def _back_off(t: HostTarget, base: float, ceiling_s: float) -> control_pb2.PluginStatus:
+    """A fake that fails every start, restarted with this backoff until it started 6 times."""
+    p = await t.load(
+        ALWAYS_FAILS_TO_START,
+        wait_active=False,
+        backoff_base_s=base,
+        backoff_max_s=ceiling_s,
+        restart_limit=6,
+        restart_window_s=3600,
     )
+    return await p.wait_status(
+        lambda s: count_states(s, "starting") >= 6, "started six times", timeout_s=40.0
+    )
+
+
+@case(
+    "host/crash/backoff",
+    requirements=["SV-8", "SV-10"],
+    profile=Profile.HOOKS,
+    timeout_s=90,
+)
+async def backoff(t: HostTarget) -> None:
+    """
+    Purpose: Restarts after repeated failures back off exponentially with jitter, so that
+      a plugin that cannot start does not spin.
+    Procedure: Load a fake that exits during every OnActivate, with backoff base 100 ms,
+      maximum 1 s, restart limit 6 and a 1 h window; wait until the host has started it six
+      times. From the host's transitions, take each delay between the n-th `crashed` and
+      the next `starting`. A late restart is timed again on a new fake, against the same-run
+      yardstick of a signal.
+    Asserts: The host restarts a plugin whose starts fail (SV-10); each delay is at most
+      min(1 s, 100 ms x 2^(n-1)) plus 100 ms for the host's own steps; and not every delay is
+      under 50 ms (a host without backoff restarts at once: with the jitter of SV-8, five
+      delays all under 50 ms happen about once in 20000 runs).
+    """
+    t.require(Capability.RESTARTS)
+    base, ceiling_s = 0.1, 1.0
+    status = await _back_off(t, base, ceiling_s)
+    delays, excess, evidence = _backoff_excess(status, base, ceiling_s)
     expect(
+        len(delays) >= 5,
+        f"expected five restarts after failed starts, found {len(delays)} (SV-10):\n{evidence}",
+        requirement="SV-10",
+    )
+    check(
         max(delays) >= 0.05,
         "every restart came within 50 ms of the failure: the host does not back off "
         f"(SV-8)\n{evidence}",
+        requirement="SV-8",
     )
+
+    async def again() -> float | None:
+        return _backoff_excess(await _back_off(t, base, ceiling_s), base, ceiling_s)[1]
+
+    verdict = await judge_time(
+        BACKOFF_ALLOWANCE_S,
+        again,
+        Yardstick.SIGNAL,
+        "how far the latest restart came after the backoff's bound, min(max, base x 2^(n-1))",
+        seen=[excess],
+    )
+    check(verdict.met, f"{verdict.evidence()} (SV-8)\n{evidence}", requirement="SV-8")
 
 
 @case(
@@ -354,6 +451,7 @@ async def give_up(t: HostTarget) -> None:
       processes started; no fourth starts within 1 s; enabling it starts a new process, and
       it fails again only after three more (its failure history was cleared).
     """
+    t.require(Capability.RESTARTS)
     p = await t.load(
         ALWAYS_FAILS_TO_START,
         wait_active=False,
@@ -404,6 +502,7 @@ async def give_up(t: HostTarget) -> None:
 async def open_circuit(t: HostTarget, cooldown_s: float) -> tuple[FakePlugin, float]:
     """A fake whose ExecuteCommand hangs, a hook deadline of HOOK_DEADLINE_S, threshold 3, and
     three commands that time out: the circuit is open. The plugin and when the third answered."""
+    t.require(Capability.CIRCUIT_BREAKER)
     p = await t.load(
         HANG, hook_timeout_s=HOOK_DEADLINE_S, breaker_threshold=3, breaker_cooldown_s=cooldown_s
     )
@@ -418,6 +517,11 @@ async def open_circuit(t: HostTarget, cooldown_s: float) -> tuple[FakePlugin, fl
     calls = len(p.calls("ExecuteCommand"))
     expect(calls == 3, f"the fake received {calls} commands, 3 were sent\n{p.evidence()}")
     return p, time.monotonic()
+
+
+async def _not_again() -> float | None:
+    """For a bound that cannot be measured again: the first measurement is all there is."""
+    return None
 
 
 async def expect_no_call(p: FakePlugin, count: int, window_s: float, what: str) -> None:
@@ -451,16 +555,24 @@ async def circuit_opens(t: HostTarget) -> None:
       breaker threshold 3 and a 30 s cooldown; fire three commands one after another, then
       a fourth.
     Asserts: The first three fail (not with circuit_open); the fourth fails with kind
-      `circuit_open` within 400 ms, and no fourth command reaches the fake.
+      `circuit_open` within 400 ms (judged against the same-run yardstick of a call, and
+      timed again on a further command when late), and no fourth command reaches the fake.
     """
     p, _ = await open_circuit(t, cooldown_s=30)
     outcome, took = await timed_command(p, "/blocked", timeout_s=10)
     expect_error_kind(outcome, "circuit_open", p, "SV-11")
-    expect(
-        took < FAST_FAIL_S,
-        f"the command failed with circuit_open after {took:.3f}s; an open circuit fails "
-        "calls at once (SV-11)",
+
+    async def again() -> float | None:
+        return (await timed_command(p, "/blocked-again", timeout_s=10))[1]
+
+    verdict = await judge_time(
+        FAST_FAIL_S,
+        again,
+        Yardstick.CALL,
+        "the failure of a command while the circuit is open",
+        seen=[took],
     )
+    check(verdict.met, f"{verdict.evidence()}; an open circuit fails calls at once (SV-11)")
     await expect_no_call(p, 3, 0.3, "while the circuit was open")
 
 
@@ -479,8 +591,9 @@ async def circuit_half_opens(t: HostTarget) -> None:
       one more.
     Asserts: No command reaches the fake during the cooldown; of the three concurrent
       commands exactly one reaches the fake (it times out) and the two others fail with
-      `circuit_open`; the command after that fails with `circuit_open` within 400 ms without
-      reaching the fake.
+      `circuit_open`; the command after that fails with `circuit_open` without reaching the
+      fake. Each circuit_open comes within 400 ms (judged once against the same-run yardstick
+      of a call).
     """
     cooldown = 1.0
     p, opened = await open_circuit(t, cooldown_s=cooldown)
@@ -504,15 +617,24 @@ async def circuit_half_opens(t: HostTarget) -> None:
         f"the outcomes of the three concurrent commands were {kinds}; expected one trial "
         "and two circuit_open (SV-12)",
     )
-    expect(
-        max(blocked) < FAST_FAIL_S,
-        f"a command failed with circuit_open only after {max(blocked):.3f}s; calls other "
-        "than the trial fail at once (SV-12)",
-    )
     outcome, took = await timed_command(p, "/after-trial", timeout_s=10)
     expect_error_kind(outcome, "circuit_open", p, "SV-12: a failed trial opens it again")
-    expect(took < FAST_FAIL_S, f"the command failed with circuit_open after {took:.3f}s")
     await expect_no_call(p, 4, 0.3, "after the failed trial")
+    # Timed once each, against the yardstick: a further command could find the circuit
+    # half-open again and be its trial.
+    for seen, what in (
+        (max(blocked), "a command other than the trial"),
+        (took, "a command after the failed trial"),
+    ):
+        verdict = await judge_time(
+            FAST_FAIL_S,
+            _not_again,
+            Yardstick.CALL,
+            f"the circuit_open failure of {what}",
+            seen=[seen],
+            attempts=1,
+        )
+        check(verdict.met, f"{verdict.evidence()}; they fail at once (SV-12)")
 
 
 @case(
@@ -530,6 +652,7 @@ async def circuit_503(t: HostTarget) -> None:
       (the time until the circuit half-opens, rounded up), and no ServeHTTP call reaches
       the fake.
     """
+    t.require(Capability.CIRCUIT_BREAKER)
     http = t.http(timeout_s=10)
     p, opened = await open_circuit(t, cooldown_s=30)
     t.step("sending GET /echo while the circuit is open")
@@ -555,9 +678,13 @@ async def circuit_503(t: HostTarget) -> None:
     expect(not served, f"the request reached the fake while the circuit was open\n{p.evidence()}")
 
 
+# Not a SPEC bound: how long the suite gives the host to clean up after a crash.
+CLEAN_UP_GUARD_S = 5.0
+
+
 @case(
     "host/crash/reaped",
-    requirements=["SV-16", "SV-17", "SV-18"],
+    requirements=["SV-16", "SV-17", "SV-23"],
     profile=Profile.HOOKS,
     timeout_s=45,
 )
@@ -568,9 +695,9 @@ async def reaped(t: HostTarget) -> None:
     Procedure: Load a fake (restart limit 1) that starts a grandchild in its process group
       and exits right after answering its first command; fire one command and wait for the
       host's `crashed`.
-    Asserts: Within 2 s of `crashed`, the plugin process is reaped (gone, not a zombie),
-      the grandchild is gone (the host SIGKILLed the group after the exit), and the
-      socket directory the host gave the process is removed.
+    Asserts: Within 5 s of `crashed`, the plugin process is reaped (gone, not a zombie:
+      SV-17), the grandchild is gone (the host SIGKILLed the group after the exit: SV-16),
+      and the socket directory the host gave the process is removed (SV-23).
     """
     p = await t.load(
         {"hooks": ["ExecuteCommand"], "spawn_grandchild": True, "crash": {"after_hook_calls": 1}},
@@ -582,22 +709,27 @@ async def reaped(t: HostTarget) -> None:
     before = len((await p.status()).transitions)
     command_answer(await p.command("/last", timeout_s=20), p)
     await p.wait_state("crashed", after=before, timeout_s=10.0)
-    left = await t.wait_gone([pid, grandchild], timeout_s=2.0)
-    problems = []
-    if pid in left:
-        problems.append(
-            f"the plugin process {pid} is a zombie: the host did not reap it (SV-17)"
-            if is_zombie(pid)
-            else f"the plugin process {pid} still runs"
+    left = await t.wait_gone([pid], timeout_s=CLEAN_UP_GUARD_S, members=[grandchild])
+    after = f"{CLEAN_UP_GUARD_S:g} s after the crash"
+    check(
+        pid not in left,
+        f"{after}, the plugin process {pid} is a zombie: the host did not reap it (SV-17)"
+        f"\n{p.evidence()}",
+        requirement="SV-17",
+    )
+    check(
+        grandchild not in left,
+        f"{after}, the grandchild {grandchild} in the plugin's process group still runs: the "
+        f"host did not SIGKILL the group after the exit (SV-16)\n{p.evidence()}",
+        requirement="SV-16",
+    )
+    if socket_dir:
+        check(
+            await gone_path(socket_dir, CLEAN_UP_GUARD_S),
+            f"{after}, the socket directory {socket_dir} is still there (SV-23)",
+            requirement="SV-23",
         )
-    if grandchild in left and not is_zombie(grandchild):
-        problems.append(
-            f"the grandchild {grandchild} in the plugin's process group still runs: the "
-            "host did not SIGKILL the group after the exit (SV-16)"
-        )
-    if socket_dir and not await gone_path(socket_dir, 2.0):
-        problems.append(f"the socket directory {socket_dir} is still there (SV-18)")
-    expect(not problems, "2 s after the crash: " + "; ".join(problems) + f"\n{p.evidence()}")
+    kill_left(left)
 
 
 @case(

@@ -8,7 +8,7 @@ from typing import Any
 from google.protobuf import text_format
 
 from pluginconf.control import control_pb2
-from pluginconf.runner import Profile, case, case_each, expect
+from pluginconf.runner import Profile, case, case_each, check, expect
 from pluginconf.runner.host_target import FakePlugin, HostTarget
 from pluginconf.v1 import hooks_pb2
 
@@ -86,42 +86,71 @@ def _expect_seen(
         )
 
 
-@case("host/filters/chain-order", requirements=["FL-1", "FL-3"], profile=Profile.HOOKS)
+@case("host/filters/chain-order", requirements=["FL-1", "FL-3", "FL-8"], profile=Profile.HOOKS)
 async def chain_order(t: HostTarget) -> None:
     """
     Purpose: Filters run one after another in the configured order, each on the post as the
       previous one left it, and a modified post replaces the one before.
     Procedure: Load fakes a, b and c in that order, each answering MODIFY with the post it got
       and [a], [b] or [c] appended to the message; filter a post with props and create_at.
-    Asserts: The post leaving the chain is the post sent with "[a][b][c]" appended, every
-      other field kept, not rejected; a received the post as sent, b with "[a]", c with
-      "[a][b]", each once, and each call came after the previous plugin had answered.
+    Asserts: The plugins are called in the order a, b, c (FL-8); each once, after the previous
+      one had answered, on the post as the previous one left it (FL-1); the post leaving the
+      chain is the post sent with the tags appended in the order called, every other field
+      kept, not rejected (FL-1, FL-3).
     """
     a, b, c = await _load_chain(
         t, ("a", _modify("[a]")), ("b", _modify("[b]")), ("c", _modify("[c]"))
     )
     post = _post()
     outcome = await t.filter_post(post)
+    evidence = _evidence(outcome, a, b, c)
+    tags = {a.plugin_id: "[a]", b.plugin_id: "[b]", c.plugin_id: "[c]"}
+    calls = sorted(
+        ((call, plugin) for plugin in (a, b, c) for call in plugin.calls(HOOK)),
+        key=lambda pair: pair[0].monotonic,
+    )
+    order = [plugin.plugin_id for _, plugin in calls]
+    check(
+        order == [a.plugin_id, b.plugin_id, c.plugin_id],
+        f"the plugins were called in the order {order}; the configured order is "
+        f"{[a.plugin_id, b.plugin_id, c.plugin_id]} (FL-8)\n{evidence}",
+        requirement="FL-8",
+    )
     problems: list[str] = []
-    wanted = _with_message(post, post.message + "[a][b][c]")
-    if outcome.rejected or outcome.post != wanted:
-        problems.append(
-            f"the post leaving the chain has message {outcome.post.message!r} (rejected: "
-            f"{outcome.rejected}); expected {wanted.message!r} with every other field as "
-            "sent (FL-1, FL-3)"
-        )
-    _expect_seen(a, post, "FL-1", problems)
-    _expect_seen(b, _with_message(post, post.message + "[a]"), "FL-1, FL-3", problems)
-    _expect_seen(c, _with_message(post, post.message + "[a][b]"), "FL-1, FL-3", problems)
-    for before, after in ((a, b), (b, c)):
-        ends = [e for e in before.events("call_end") if e.get("hook") == HOOK]
-        calls = after.calls(HOOK)
-        if ends and calls and calls[0].monotonic < ends[0].monotonic:
+    for plugin in (a, b, c):
+        if len(plugin.calls(HOOK)) != 1:
+            problems.append(f"{plugin.plugin_id!r} was asked {len(plugin.calls(HOOK))} times")
+    message = post.message
+    for index, (call, plugin) in enumerate(calls):
+        got = received(call, hooks_pb2.MessageWillBePostedRequest).post
+        wanted = _with_message(post, message)
+        if got != wanted:
             problems.append(
-                f"{after.plugin_id!r} was called before {before.plugin_id!r} had answered "
-                "(FL-1: one after the other)"
+                f"{plugin.plugin_id!r}, called {index + 1}, received {{{_one_line(got)}}}; "
+                f"the previous step left {{{_one_line(wanted)}}}"
             )
-    expect(not problems, "\n".join(problems) + "\n" + _evidence(outcome, a, b, c))
+        message += tags[plugin.plugin_id]
+        if index:
+            previous = calls[index - 1][1]
+            ends = [e for e in previous.events("call_end") if e.get("hook") == HOOK]
+            if ends and call.monotonic < ends[0].monotonic:
+                problems.append(
+                    f"{plugin.plugin_id!r} was called before {previous.plugin_id!r} had answered"
+                )
+    check(
+        not problems,
+        "the chain is not one step after the other, each on the post as the previous step "
+        "left it (FL-1):\n  " + "\n  ".join(problems) + f"\n{evidence}",
+        requirement="FL-1",
+    )
+    wanted = _with_message(post, message)
+    check(
+        not outcome.rejected and outcome.post == wanted,
+        f"the post leaving the chain has message {outcome.post.message!r} (rejected: "
+        f"{outcome.rejected}); the last step left {wanted.message!r}, with every other field "
+        f"as sent (FL-1, FL-3)\n{evidence}",
+        requirement=["FL-1", "FL-3"],
+    )
 
 
 @case("host/filters/keep-ignores-post", requirements=["FL-2"], profile=Profile.HOOKS)

@@ -4,10 +4,12 @@
 
 The "host" here is the reference host's Supervisor, one per plugin; yours is whatever your
 host's API is. The adapter only translates: HostControl calls in, host calls out, host state
-back as PluginStatus. It serves the launch and health groups fully. It has no HTTP front (the
-ServeHTTP cases are skipped), takes only two policy fields (cases that need others are
-skipped), and it fires only ExecuteCommand (the filter and notification
-cases fail with UNIMPLEMENTED). docs/host-adapter.md explains each call.
+back as PluginStatus. It serves the launch and health groups. It declares what its host lacks
+(GetHostInfo's capabilities): no HTTP front and no AutoMTLS, so the cases that need them are
+skipped under `--target go-plugin` and fail under the default target, which requires them. It
+takes only two policy fields (cases that need others are skipped), and it fires only
+ExecuteCommand (the filter and notification cases fail with UNIMPLEMENTED).
+docs/host-adapter.md explains each call.
 """
 
 from __future__ import annotations
@@ -60,7 +62,14 @@ class MinimalAdapter(control_pb2_grpc.HostControlServicer):
         return self.plugins[plugin_id]
 
     async def GetHostInfo(self, request: Any, context: Any) -> control_pb2.HostInfo:
-        return control_pb2.HostInfo(host_pid=os.getpid(), name="minimal example adapter")
+        # What this host has: supervision (restarts, health checks, a circuit breaker), but
+        # no HTTP front (so no http_base_url), no AutoMTLS and no HostAPI.
+        capabilities = control_pb2.HostCapabilities(
+            restarts=True, health_checks=True, circuit_breaker=True
+        )
+        return control_pb2.HostInfo(
+            host_pid=os.getpid(), name="minimal example adapter", capabilities=capabilities
+        )
 
     async def LoadPlugin(self, request: Any, context: Any) -> control_pb2.PluginStatus:
         manifest, policy = request.manifest, request.policy

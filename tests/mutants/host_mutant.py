@@ -1,6 +1,6 @@
 """The reference host's adapter with one fault switched on: a host that breaks one rule on purpose.
 
-    python tests/mutants/host_mutant.py FAULT
+    python tests/mutants/host_mutant.py FAULT [FAULT...]
 
 Each fault is a small, realistic bug in the reference host (pluginconf.host), patched into
 this process only, so that a host case that should catch the bug can be shown to catch it
@@ -26,9 +26,12 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health_pb2
 
+from pluginconf.control import control_pb2
 from pluginconf.host import (
     adapter_convert,
+    adapter_service,
     client,
     environment,
     http_front,
@@ -44,7 +47,12 @@ from pluginconf.host.errors import LaunchError
 from pluginconf.host.http_front import HTTPFront, _Exchange
 from pluginconf.host.launcher import LaunchedPlugin, LaunchSpec
 from pluginconf.host.supervisor import PluginState, Supervisor
-from pluginconf.protocol.constants import ENV_MAX_PORT, ENV_MIN_PORT
+from pluginconf.protocol.constants import (
+    ENV_CLIENT_CERT,
+    ENV_MAX_PORT,
+    ENV_MIN_PORT,
+    ENV_UNIX_SOCKET_DIR,
+)
 from pluginconf.v1 import hooks_pb2
 
 MIB = 1024 * 1024
@@ -113,11 +121,49 @@ def _() -> None:
 
     def inherited(spec: LaunchSpec, socket_dir: str, client_cert: Any) -> dict[str, str]:
         env = build_env(spec, socket_dir, client_cert)
-        if launcher.ENV_MULTIPLEX_GRPC in os.environ:
-            env[launcher.ENV_MULTIPLEX_GRPC] = os.environ[launcher.ENV_MULTIPLEX_GRPC]
+        if launcher.launcher.ENV_MULTIPLEX_GRPC in os.environ:
+            env[launcher.launcher.ENV_MULTIPLEX_GRPC] = os.environ[
+                launcher.launcher.ENV_MULTIPLEX_GRPC
+            ]
         return env
 
     patch(launcher, "build_env", inherited)
+
+
+@fault(
+    "client-cert-passed",
+    "passes an inherited PLUGIN_CLIENT_CERT on to a plugin started without AutoMTLS (HS-23)",
+)
+def _() -> None:
+    build_env = launcher.build_env
+
+    def inherited(spec: LaunchSpec, socket_dir: str, client_cert: Any) -> dict[str, str]:
+        env = build_env(spec, socket_dir, client_cert)
+        if client_cert is None and ENV_CLIENT_CERT in os.environ:
+            env[ENV_CLIENT_CERT] = os.environ[ENV_CLIENT_CERT]
+        return env
+
+    patch(launcher, "build_env", inherited)
+
+
+@fault(
+    "environment-passed-through",
+    "builds the plugin's environment as go-plugin's client does: its own environment, then "
+    "the cookie, versions and ports; no socket directory; PLUGIN_CLIENT_CERT only with "
+    "AutoMTLS, an inherited one and PLUGIN_MULTIPLEX_GRPC passed through (HS-4, HS-23, HS-7)",
+)
+def _() -> None:
+    build_env = launcher.build_env
+
+    def like_go_plugin(spec: LaunchSpec, socket_dir: str, client_cert: Any) -> dict[str, str]:
+        env = build_env(spec, socket_dir, client_cert)  # the host's values after os.environ
+        env.pop(ENV_UNIX_SOCKET_DIR)  # set only with a RunnerFunc
+        for key in (ENV_UNIX_SOCKET_DIR, launcher.ENV_MULTIPLEX_GRPC, ENV_CLIENT_CERT):
+            if key in os.environ and not (key == ENV_CLIENT_CERT and client_cert is not None):
+                env[key] = os.environ[key]
+        return env
+
+    patch(launcher, "build_env", like_go_plugin)
 
 
 @fault("shared-socket-dir", "gives every plugin process the same socket directory (HS-4)")
@@ -149,6 +195,38 @@ def _() -> None:
     for cls in LaunchError.__subclasses__():
         patch(cls, "kind", LaunchError.kind)
     patch(NotServing, "kind", LaunchError.kind)
+
+
+@fault("error-without-line", "reports a refused handshake without quoting its line (HS-22)")
+def _() -> None:
+    launch = Supervisor._launch
+
+    async def unquoted(self: Supervisor) -> None:
+        try:
+            await launch(self)
+        except supervisor._Failure as failure:
+            failure.reason = failure.reason.split("; handshake line")[0]
+            raise
+
+    patch(Supervisor, "_launch", unquoted)
+
+
+@fault(
+    "refused-left-running",
+    "forgets a plugin whose handshake it refused without killing it, as go-plugin's client "
+    "does after an unknown network (HS-20)",
+)
+def _() -> None:
+    launch = Supervisor._launch
+
+    async def forgets(self: Supervisor) -> None:
+        try:
+            await launch(self)
+        except supervisor._Failure:
+            self.process = None  # dropped, still running
+            raise
+
+    patch(Supervisor, "_launch", forgets)
 
 
 @fault("stderr-tail-one-line", "keeps only the last line of stderr for its errors (HS-22)")
@@ -232,6 +310,26 @@ def _() -> None:
         return ""
 
     patch(Supervisor, "_health_loop", never)
+
+
+@fault(
+    "slow-health-poll",
+    "polls Health/Check every 500 ms until the plugin reports SERVING, not 100 ms (HL-6)",
+)
+def _() -> None:
+    async def poll(self: PluginClient) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.ready_timeout_s
+        request = health_pb2.HealthCheckRequest(service=client.HEALTH_SERVICE_NAME)
+        while loop.time() < deadline:
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                reply = await self._health.Check(request, timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            await asyncio.sleep(0.5)
+        raise NotServing(f"plugin {self.plugin_id!r} never reported SERVING")
+
+    patch(PluginClient, "wait_serving", poll)
 
 
 @fault("calls-unimplemented-hooks", "sends hooks the plugin did not list in Implemented (HK-5)")
@@ -738,6 +836,37 @@ def _() -> None:
     patch(PluginClient, "_unary", retrying)
 
 
+@fault(
+    "no-supervision",
+    "declares no restarts, health checks or circuit breaker, and has none: a plugin that "
+    "crashes stays down, as under go-plugin's client (SV-7, SV-8, SV-11)",
+)
+def _() -> None:
+    patch(
+        adapter_service,
+        "EVERY_CAPABILITY",
+        control_pb2.HostCapabilities(http_front=True, auto_mtls=True, host_api=True),
+    )
+    crashed = Supervisor._crashed
+
+    async def final(self: Supervisor, failure: Any, active_for_s: float) -> None:
+        await crashed(self, failure, active_for_s)
+        if self.state is PluginState.CRASHED:
+            await self._transition(
+                PluginState.FAILED,
+                f"not restarted: {failure.reason}",
+                error_kind=failure.error_kind,
+            )
+
+    async def never(self: Supervisor, client: PluginClient) -> str:
+        await forever()
+        return ""
+
+    patch(Supervisor, "_crashed", final)
+    patch(Supervisor, "_health_loop", never)
+    patch(CircuitBreaker, "record_failure", lambda self: None)
+
+
 @fault("no-backoff", "restarts a failed plugin at once (SV-8)")
 def _() -> None:
     patch(Supervisor, "_backoff_delay", lambda self: 0.0)
@@ -802,6 +931,33 @@ def _() -> None:
     patch(Supervisor, "_stop_sequence", always)
 
 
+@fault(
+    "no-sigterm-step",
+    "goes from the exit wait straight to SIGKILL, as go-plugin's client does (SV-22)",
+)
+def _() -> None:
+    signal_group = LaunchedPlugin._signal_group
+
+    def without_sigterm(self: LaunchedPlugin, sig: signal.Signals) -> None:
+        if sig is not signal.SIGTERM:
+            signal_group(self, sig)
+
+    patch(LaunchedPlugin, "_signal_group", without_sigterm)
+
+
+@fault(
+    "kills-pid-only",
+    "signals the plugin's process, never its process group, as go-plugin's client does "
+    "(HS-25, SV-16, SV-22)",
+)
+def _() -> None:
+    def process_only(self: LaunchedPlugin, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(self.process.pid, sig)
+
+    patch(LaunchedPlugin, "_signal_group", process_only)
+
+
 @fault("never-sigkill", "escalates to SIGTERM at most, then leaves the plugin running (SV-14)")
 def _() -> None:
     signal_group = LaunchedPlugin._signal_group
@@ -858,10 +1014,12 @@ def main(argv: list[str]) -> None:
     if not argv:
         print(listing)
         raise SystemExit(0)
-    if argv[0] not in every:
-        sys.stderr.write(f"usage: host_mutant.py FAULT\n{listing}\n")
+    unknown = [name for name in argv if name not in every]
+    if unknown:
+        sys.stderr.write(f"usage: host_mutant.py FAULT [FAULT...]\n{listing}\n")
         raise SystemExit(2)
-    every[argv[0]][1]()
+    for name in argv:
+        every[name][1]()
     raise SystemExit(run_adapter())
 
 

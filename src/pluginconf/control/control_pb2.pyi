@@ -41,6 +41,7 @@ class HostInfo(_message.Message):
     HTTP_BASE_URL_FIELD_NUMBER: _builtins.int
     HOST_PID_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
+    CAPABILITIES_FIELD_NUMBER: _builtins.int
     http_base_url: _builtins.str
     """Where the host's HTTP front listens, e.g. "http://127.0.0.1:8065"; plugin P serves
     {http_base_url}/plugins/P/... (SE-1). Empty when the host has no HTTP front.
@@ -51,20 +52,83 @@ class HostInfo(_message.Message):
     """
     name: _builtins.str
     """Shown in reports, e.g. "acme-host 2.3 adapter"."""
+    @_builtins.property
+    def capabilities(self) -> Global___HostCapabilities:
+        """What the host supports. An adapter that does not send this message is taken to support
+        everything (adapters written before it existed); one that sends it supports exactly what
+        it sets. A case that needs a feature the host lacks is skipped under a go-plugin target
+        and fails under the pluginconf target, naming the requirements the feature serves.
+        """
+
     def __init__(
         self,
         *,
         http_base_url: _builtins.str = ...,
         host_pid: _builtins.int = ...,
         name: _builtins.str = ...,
+        capabilities: Global___HostCapabilities | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["host_pid", b"host_pid", "http_base_url", b"http_base_url", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "host_pid", b"host_pid", "http_base_url", b"http_base_url", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___HostInfo: _TypeAlias = HostInfo  # noqa: Y015
+
+@_typing.final
+class HostCapabilities(_message.Message):
+    """The features a host has, each serving the requirements named. Only a feature the host has
+    may be given HostPolicy fields: the suite sends none for a feature it lacks.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESTARTS_FIELD_NUMBER: _builtins.int
+    HEALTH_CHECKS_FIELD_NUMBER: _builtins.int
+    CIRCUIT_BREAKER_FIELD_NUMBER: _builtins.int
+    HTTP_FRONT_FIELD_NUMBER: _builtins.int
+    AUTO_MTLS_FIELD_NUMBER: _builtins.int
+    HOST_API_FIELD_NUMBER: _builtins.int
+    restarts: _builtins.bool
+    """Restarting a plugin that crashed, with backoff and a limit (SV-8, SV-9, SV-10);
+    HostPolicy backoff_base_ms, backoff_max_ms, restart_limit, restart_window_ms.
+    """
+    health_checks: _builtins.bool
+    """Health checks while a plugin is active, replacing one that fails them (SV-7);
+    HostPolicy health_interval_ms, health_timeout_ms.
+    """
+    circuit_breaker: _builtins.bool
+    """A circuit breaker per plugin (SV-11, SV-12, SV-13, SE-4);
+    HostPolicy breaker_threshold, breaker_cooldown_ms.
+    """
+    http_front: _builtins.bool
+    """An HTTP front routing /plugins/ID/... to the plugin's ServeHTTP (SE and SH, host side);
+    HostInfo.http_base_url says where it listens.
+    """
+    auto_mtls: _builtins.bool
+    """AutoMTLS: PLUGIN_CLIENT_CERT and mutual TLS with the plugin (HS-5, TLS-8, TLS-9, TLS-10);
+    HostPolicy auto_mtls.
+    """
+    host_api: _builtins.bool
+    """HostAPI served to each plugin through the broker (HA-1 to HA-12)."""
+    def __init__(
+        self,
+        *,
+        restarts: _builtins.bool = ...,
+        health_checks: _builtins.bool = ...,
+        circuit_breaker: _builtins.bool = ...,
+        http_front: _builtins.bool = ...,
+        auto_mtls: _builtins.bool = ...,
+        host_api: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_mtls", b"auto_mtls", "circuit_breaker", b"circuit_breaker", "health_checks", b"health_checks", "host_api", b"host_api", "http_front", b"http_front", "restarts", b"restarts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HostCapabilities: _TypeAlias = HostCapabilities  # noqa: Y015
 
 @_typing.final
 class PluginManifest(_message.Message):

@@ -23,6 +23,7 @@ A crash ends any phase at once with ``os._exit``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import contextvars
 import hashlib
@@ -31,6 +32,7 @@ import json
 import logging
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -240,6 +242,23 @@ def _fd_target(fd: int) -> str:
         return "closed"
 
 
+def _socket_dir_seen(path: str | None) -> dict[str, Any] | None:
+    """PLUGIN_UNIX_SOCKET_DIR as the plugin finds it at its start (HS-4): the host may remove
+    it as soon as the process is gone, so the suite reads it here rather than later."""
+    if path is None:
+        return None
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        return {"exists": False, "error": exc.strerror or str(exc)}
+    return {
+        "exists": True,
+        "is_dir": stat.S_ISDIR(info.st_mode),
+        "mode": stat.S_IMODE(info.st_mode),
+        "uid": info.st_uid,
+    }
+
+
 def _started_fields(scenario: Scenario, config: ServeConfig) -> dict[str, Any]:
     cookie_key = config.magic_cookie.key
     env = {k: v for k, v in os.environ.items() if k.startswith("PLUGIN_") or k == cookie_key}
@@ -252,6 +271,7 @@ def _started_fields(scenario: Scenario, config: ServeConfig) -> dict[str, Any]:
         "cwd": os.getcwd(),
         "stdio": {str(fd): _fd_target(fd) for fd in (0, 1, 2)},
         "env": env,
+        "socket_dir": _socket_dir_seen(os.environ.get("PLUGIN_UNIX_SOCKET_DIR")),
     }
 
 
@@ -1006,8 +1026,14 @@ class Runner:
             self.rec.event("stdout_closed")
         else:
             assert fault.line is not None
-            self.rec.event("handshake", line=fault.line)
-            os.write(1, (fault.line + "\n").encode())
+            line = fault.line
+            # Only a line that is otherwise a whole handshake gets a sixth field.
+            whole = fault.with_certificate and line.count("|") == 4
+            tls = _auto_mtls(self.environ) if whole else None
+            if tls is not None:
+                line += "|" + base64.b64encode(tls.cert_der).decode("ascii").rstrip("=")
+            self.rec.event("handshake", line=line)
+            os.write(1, (line + "\n").encode())
         await self._wait_stop()
         return 0
 
@@ -1141,7 +1167,7 @@ def run(scenario: Scenario) -> NoReturn:
             "or fix the address",
         )
     _log_to(os.dup(2))
-    status, reason = 1, "magic_cookie"
+    status, reason, problem = 1, "magic_cookie", ""
     if check_cookie(config, environ):
         offered, invalid = parse_protocol_versions(environ.get(ENV_PROTOCOL_VERSIONS, ""))
         for entry in invalid:
@@ -1153,9 +1179,11 @@ def run(scenario: Scenario) -> NoReturn:
             reason = runner.stop_reason
         except ServeConfigError as exc:
             sys.stderr.write(f"plugin cannot serve: {exc}\n")
-            status, reason = 1, "cannot_serve"
+            status, reason, problem = 1, "cannot_serve", str(exc)
     else:
         sys.stderr.write(COOKIE_EXPLANATION)
-    rec.event("exiting", reason=reason, status=status)
+        problem = f"{config.magic_cookie.key} is not {config.magic_cookie.value!r}"
+    # ``problem``: why the fake refused to serve, for the suite's evidence.
+    rec.event("exiting", reason=reason, status=status, **({"problem": problem} if problem else {}))
     sys.stderr.flush()
     os._exit(status)

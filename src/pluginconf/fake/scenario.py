@@ -67,6 +67,9 @@ class HandshakeFault:
     exit_before: int | None = None
     stderr: str | None = None
     close_stdout: bool = False
+    # With a five-field ``line``: when the host sets PLUGIN_CLIENT_CERT, append the fake's own
+    # certificate as field 6, as a plugin under AutoMTLS would.
+    with_certificate: bool = False
 
 
 @dataclass(frozen=True)
@@ -290,7 +293,9 @@ def _hook_set(value: Any, key: str, allow_implemented: bool) -> frozenset[str]:
 
 
 def _handshake(value: Any) -> HandshakeFault:
-    obj = _Object(value, "handshake", ("line", "exit_before", "stderr", "close_stdout"))
+    obj = _Object(
+        value, "handshake", ("line", "with_certificate", "exit_before", "stderr", "close_stdout")
+    )
     modes = [k for k in ("line", "exit_before", "close_stdout") if k in obj]
     if len(modes) != 1:
         raise ScenarioError(
@@ -299,8 +304,14 @@ def _handshake(value: Any) -> HandshakeFault:
         )
     if "stderr" in obj and modes != ["exit_before"]:
         raise ScenarioError("handshake.stderr: only goes with handshake.exit_before")
+    if "with_certificate" in obj and modes != ["line"]:
+        raise ScenarioError("handshake.with_certificate: only goes with handshake.line")
     if "line" in obj:
-        return HandshakeFault(line=_str(obj.get("line"), "handshake.line", single_line=True))
+        return HandshakeFault(
+            line=_str(obj.get("line"), "handshake.line", single_line=True),
+            with_certificate="with_certificate" in obj
+            and _bool(obj.get("with_certificate"), "handshake.with_certificate"),
+        )
     if "exit_before" in obj:
         stderr = None
         if "stderr" in obj:

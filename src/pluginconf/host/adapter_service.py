@@ -29,6 +29,10 @@ Context = grpc.aio.ServicerContext[Any, Any]
 _Queue = asyncio.Queue[control_pb2.PluginStatus | None]
 # EnablePlugin answers once the plugin is `starting`, which takes one loop turn.
 _STARTING_WAIT_S = 5.0
+# The reference host has every feature of the SPEC.
+EVERY_CAPABILITY = control_pb2.HostCapabilities(
+    **{field.name: True for field in control_pb2.HostCapabilities.DESCRIPTOR.fields}
+)
 
 
 class HostControlService(control_pb2_grpc.HostControlServicer):
@@ -85,7 +89,10 @@ class HostControlService(control_pb2_grpc.HostControlServicer):
         self, request: control_pb2.GetHostInfoRequest, context: Context
     ) -> control_pb2.HostInfo:
         return control_pb2.HostInfo(
-            http_base_url=self.http_base_url, host_pid=os.getpid(), name=self.name
+            http_base_url=self.http_base_url,
+            host_pid=os.getpid(),
+            name=self.name,
+            capabilities=EVERY_CAPABILITY,
         )
 
     async def LoadPlugin(

@@ -32,13 +32,18 @@ _STOP_GRACE_S = 20.0
 # Room for the host's socket directory and socket name under the adapter's TMPDIR.
 _MAX_WORKDIR = 56
 # The adapter inherits these wrong handshake variables, as a host may from its own
-# environment: the host's values must take precedence (HS-6), and PLUGIN_MULTIPLEX_GRPC and
-# PLUGIN_CLIENT_CERT must not reach a plugin without AutoMTLS (HS-5, HS-7).
+# environment. go-plugin's client sets each of them itself, after the inherited environment,
+# and Go keeps the last value: every host's own values must take precedence (HS-6).
 INHERITED_DECOYS = {
     "PLUGINCONF_MAGIC_COOKIE": "inherited-decoy",
     "PLUGIN_PROTOCOL_VERSIONS": "97,98",
     "PLUGIN_MIN_PORT": "3",
     "PLUGIN_MAX_PORT": "4",
+}
+# Decoys that only a pluginconf host must scrub (HS-4, HS-23, HS-7): go-plugin's client passes
+# them through, and a plugin that gets them refuses to start or serves TLS. Only the cases
+# that check those rules give them, to an adapter of their own: one cause, one case.
+SCRUBBED_DECOYS = {
     "PLUGIN_UNIX_SOCKET_DIR": "/nonexistent/inherited-decoy",
     "PLUGIN_MULTIPLEX_GRPC": "true",
     "PLUGIN_CLIENT_CERT": "inherited-decoy",
@@ -61,11 +66,16 @@ class AdapterUnusable(TargetUnusable):
 
 class AdapterProcess:
     def __init__(
-        self, argv: Sequence[str], start_timeout_s: float, env: Mapping[str, str | None]
+        self,
+        argv: Sequence[str],
+        start_timeout_s: float,
+        env: Mapping[str, str | None],
+        inherited: Mapping[str, str] = INHERITED_DECOYS,
     ) -> None:
         self.argv = list(argv)
         self.start_timeout_s = start_timeout_s
         self._env = env
+        self.inherited = dict(inherited)
         self.workdir = _short_workdir()
         self.control_target = f"unix:{os.path.join(self.workdir, 'control.sock')}"
         self.process: asyncio.subprocess.Process | None = None
@@ -85,7 +95,7 @@ class AdapterProcess:
 
     async def start(self) -> None:
         env = dict(os.environ)
-        env.update(INHERITED_DECOYS)
+        env.update(self.inherited)
         for key, value in self._env.items():
             if value is None:
                 env.pop(key, None)

@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,13 @@ import httpx
 import psutil
 
 from pluginconf.control import control_pb2, control_pb2_grpc
-from pluginconf.runner.adapter_process import AdapterProcess
+from pluginconf.runner.adapter_process import INHERITED_DECOYS, SCRUBBED_DECOYS, AdapterProcess
+from pluginconf.runner.fake_start import describe_start
+from pluginconf.runner.host_capabilities import Capability, HostCapabilities
 from pluginconf.runner.model import CaseSkipped, fail
 from pluginconf.runner.observer import Observed, ObserverServer, describe_events
 from pluginconf.runner.options import HostSuiteOptions
+from pluginconf.runner.targets import AutoMTLS
 from pluginconf.v1 import hooks_pb2
 
 # Policy fields in milliseconds, as cases give them in seconds.
@@ -97,10 +101,13 @@ def is_zombie(pid: int) -> bool:
 class FakePlugin:
     """One fake plugin the case loaded: its id, what it observed, and the host's view of it."""
 
-    def __init__(self, target: HostTarget, plugin_id: str, scenario: dict[str, Any]) -> None:
+    def __init__(
+        self, target: HostTarget, plugin_id: str, scenario: dict[str, Any], auto_mtls: bool
+    ) -> None:
         self.target = target
         self.plugin_id = plugin_id
         self.scenario = scenario
+        self.auto_mtls = auto_mtls  # loaded with AutoMTLS (HostPolicy.auto_mtls)
 
     # -- what the fake observed -------------------------------------------------------------
 
@@ -116,6 +123,20 @@ class FakePlugin:
 
     def evidence(self) -> str:
         return f"what {self.plugin_id!r} observed:\n" + describe_events(self.events())
+
+    def start_evidence(self) -> str:
+        """What each process of this plugin saw at its start: the variables it was given
+        wrong, and why it refused to serve if it did."""
+        started = self.events("started")
+        if not started:
+            return f"no process of {self.plugin_id!r} reported its start"
+        lines = [f"what the processes of {self.plugin_id!r} saw at their start:"]
+        for event in started:
+            exiting = next(iter(self.events("exiting", event.pid)), None)
+            lines.append(
+                describe_start(event, exiting, self.target.adapter.inherited, self.auto_mtls)
+            )
+        return "\n".join(lines)
 
     async def wait_event(
         self,
@@ -169,7 +190,7 @@ class FakePlugin:
         shown = describe_status(last) if last is not None else "(the host sent no status)"
         fail(
             f"plugin {self.plugin_id!r} was not {what} within {timeout_s:g}s; the host "
-            f"reports:\n{shown}\n{self.evidence()}"
+            f"reports:\n{shown}\n{self.start_evidence()}\n{self.evidence()}"
         )
 
     async def watch_until(
@@ -209,7 +230,26 @@ class FakePlugin:
         )
 
     async def wait_active(self, timeout_s: float = 15.0) -> control_pb2.PluginStatus:
-        return await self.wait_status(lambda s: s.state == "active", "active", timeout_s)
+        """Wait until the plugin is active; fail at once, with what its processes saw at
+        their start, when the host gives up on starting it."""
+        gave_up = {"failed"} | (set() if self.target.supports(Capability.RESTARTS) else {"crashed"})
+        status = await self.wait_status(
+            lambda s: s.state == "active" or s.state in gave_up, "active", timeout_s
+        )
+        if status.state != "active":
+            fail(
+                f"plugin {self.plugin_id!r} did not start: the host reports it "
+                f"{status.state}\n{describe_status(status)}\n{self.start_evidence()}\n"
+                f"{self.evidence()}"
+            )
+        return status
+
+    async def wait_given_up(self, timeout_s: float = 20.0) -> control_pb2.PluginStatus:
+        """Wait until the host has given up on the plugin: `failed`, or `crashed` when the
+        host has no restarts (its plugins stay crashed)."""
+        if self.target.supports(Capability.RESTARTS):
+            return await self.wait_state("failed", timeout_s=timeout_s)
+        return await self.wait_state("crashed", "failed", timeout_s=timeout_s)
 
     async def enable(self) -> control_pb2.PluginStatus:
         return await self.target.control(f"enabling {self.plugin_id!r}").EnablePlugin(
@@ -270,6 +310,32 @@ class FakePlugin:
         return pid
 
 
+@dataclass
+class Cleanup:
+    """What was wrong after a case: leftover processes, unloads that failed."""
+
+    problems: list[str] = field(default_factory=list)
+    # The requirements the problems break, when each names its own; see ``unattributed``.
+    violated: list[str] = field(default_factory=list)
+    # A problem that names no requirement: it breaks every one the case cites.
+    unattributed: bool = False
+
+    def add(self, problem: str, *requirements: str) -> None:
+        self.problems.append(problem)
+        if not requirements:
+            self.unattributed = True
+        self.violated += [r for r in requirements if r not in self.violated]
+
+    def merge(self, other: Cleanup) -> None:
+        self.problems += other.problems
+        self.violated += [r for r in other.violated if r not in self.violated]
+        self.unattributed = self.unattributed or other.unattributed
+
+    @property
+    def message(self) -> str | None:
+        return "\n".join(self.problems) or None
+
+
 class HostTarget:
     """The host under test for one case."""
 
@@ -280,20 +346,28 @@ class HostTarget:
         observer: ObserverServer,
         workdir: Path,
         serial: Callable[[], int],
+        requirements: Sequence[str] = (),
     ) -> None:
         self.options = options
         self.adapter = adapter
         self.observer = observer
         self.workdir = workdir
         self._serial = serial
+        # The requirements the running case cites: a missing capability fails those it serves.
+        self.requirements = tuple(requirements)
         self.current_step = "starting"
         self.plugins: list[FakePlugin] = []
         self._http: httpx.AsyncClient | None = None
+        # Hosts of their own for this case (with_scrubbed_decoys), closed with it.
+        self._own_hosts: list[HostTarget] = []
+        self._parent: HostTarget | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
 
     def step(self, text: str) -> None:
         self.current_step = text
+        if self._parent is not None:
+            self._parent.step(text)
 
     def control(self, step: str | None = None) -> control_pb2_grpc.HostControlAsyncStub:
         if step is not None:
@@ -307,6 +381,8 @@ class HostTarget:
 
     @property
     def http_base_url(self) -> str:
+        """Where the host's HTTP front listens; a case that needs one requires it here."""
+        self.require(Capability.HTTP_FRONT)
         return self.adapter.info.http_base_url.rstrip("/")
 
     @property
@@ -315,13 +391,90 @@ class HostTarget:
 
     def http(self, timeout_s: float = 60.0) -> httpx.AsyncClient:
         """An HTTP client for the host's front (SE-1), made on first use, closed after the case."""
-        if not self.http_base_url:
-            raise CaseSkipped("the host reports no HTTP front (HostInfo.http_base_url is empty)")
+        self.require(Capability.HTTP_FRONT)
         if self._http is None:
             self._http = httpx.AsyncClient(
                 timeout=httpx.Timeout(timeout_s), limits=httpx.Limits(max_connections=64)
             )
         return self._http
+
+    # -- what the host supports ---------------------------------------------------------------
+
+    @property
+    def capabilities(self) -> HostCapabilities:
+        return HostCapabilities.of(self.adapter.info)
+
+    def supports(self, capability: Capability) -> bool:
+        return self.capabilities.has(capability)
+
+    def require(self, capability: Capability, needed_for: str = "") -> None:
+        """Go on only when the host has ``capability``. Without it the case is skipped under
+        a go-plugin target, and fails under the pluginconf target, breaking the requirements
+        of the case that the capability serves (all of them when it serves none)."""
+        if self.supports(capability):
+            return
+        go_plugin = self.options.target.go_plugin_based
+        reason = self.capabilities.why_missing(capability, go_plugin)
+        if needed_for:
+            reason += f"; {needed_for} needs it"
+        if go_plugin:
+            raise CaseSkipped(reason)
+        broken = capability.among(self.requirements)
+        fail(
+            f"{reason}: under the pluginconf target every rule counts, so the host does not "
+            f"meet {', '.join(broken or self.requirements)}",
+            requirement=broken,
+        )
+
+    @property
+    def always_auto_mtls(self) -> bool:
+        """--auto-mtls always: every plugin is started with AutoMTLS."""
+        return self.options.auto_mtls is AutoMTLS.ALWAYS
+
+    def require_auto_mtls(self) -> None:
+        """For a case about AutoMTLS: skipped under --auto-mtls never."""
+        if self.options.auto_mtls is AutoMTLS.NEVER:
+            raise CaseSkipped("--auto-mtls never: no plugin is started with AutoMTLS")
+        self.require(Capability.AUTO_MTLS)
+
+    async def with_scrubbed_decoys(self, *names: str) -> HostTarget:
+        """A host of this case's own, whose adapter also inherits the decoys ``names`` of
+        those that only a pluginconf host must scrub (SCRUBBED_DECOYS: PLUGIN_UNIX_SOCKET_DIR,
+        PLUGIN_CLIENT_CERT, PLUGIN_MULTIPLEX_GRPC): a host that passes them through fails the
+        case that checks them, and no other. It is stopped, its plugins unloaded and
+        checked, with this one."""
+        self.step(f"starting a host of the case's own, which inherits {', '.join(names)}")
+        adapter = AdapterProcess(
+            self.options.argv,
+            self.options.start_timeout_s,
+            self.options.env,
+            {**INHERITED_DECOYS, **{name: SCRUBBED_DECOYS[name] for name in names}},
+        )
+        try:
+            await adapter.start()
+        except BaseException:
+            await adapter.close()
+            raise
+        workdir = self.workdir / f"host{len(self._own_hosts) + 2}"
+        workdir.mkdir()
+        own = HostTarget(
+            self.options, adapter, self.observer, workdir, self._serial, self.requirements
+        )
+        own._parent = self
+        self._own_hosts.append(own)
+        return own
+
+    def policy_for(self, policy: dict[str, Any]) -> dict[str, Any]:
+        """The HostPolicy fields to send: none of a capability the host lacks, and AutoMTLS as
+        --auto-mtls says (always: every start; never: the case is skipped if it asks)."""
+        if policy.get("auto_mtls") or self.always_auto_mtls:
+            self.require_auto_mtls()
+            policy["auto_mtls"] = True
+        for capability in Capability:
+            if not self.supports(capability):
+                for key in capability.policy:
+                    policy.pop(key, None)
+        return policy
 
     # -- plugins ----------------------------------------------------------------------------
 
@@ -341,10 +494,15 @@ class HostTarget:
     ) -> FakePlugin:
         """Load a fake plugin with ``scenario`` under a fresh id; enable it and wait until
         it is active unless told not to. ``policy`` holds HostPolicy fields in seconds."""
+        policy = self.policy_for(policy)
+        auto_mtls = bool(policy.get("auto_mtls"))
         plugin_id = f"{name}-{self._serial()}"
         folder = self.workdir / plugin_id
         folder.mkdir(parents=True)
         full = dict(scenario or {})
+        if auto_mtls and isinstance(full.get("handshake"), dict) and "line" in full["handshake"]:
+            # A plugin under AutoMTLS sends its certificate, whatever else its line says.
+            full["handshake"] = {**full["handshake"], "with_certificate": True}
         full["record"] = {"observer": self.observer.target, "label": plugin_id}
         scenario_path = folder / "scenario.json"
         scenario_path.write_text(json.dumps(full, ensure_ascii=False), encoding="utf-8")
@@ -367,7 +525,7 @@ class HostTarget:
                     f"the host cannot honour the policy this case needs: {exc.details()}"
                 ) from None
             raise
-        plugin = FakePlugin(self, plugin_id, full)
+        plugin = FakePlugin(self, plugin_id, full, auto_mtls)
         self.plugins.append(plugin)
         if enable:
             await plugin.enable()
@@ -399,28 +557,47 @@ class HostTarget:
 
     # -- after the case ---------------------------------------------------------------------
 
+    def plugin_pids(self) -> list[int]:
+        """Every plugin process the case's fakes reported starting."""
+        return [p for plugin in self.plugins for p in plugin.pids() if p > 0]
+
+    def group_member_pids(self) -> list[int]:
+        """The other processes the fakes started in their process groups (grandchildren)."""
+        return [
+            pid
+            for plugin in self.plugins
+            for e in plugin.events("grandchild")
+            if (pid := int(e.get("grandchild_pid", 0))) > 0
+        ]
+
     def spawned_pids(self) -> list[int]:
         """Every process the case's fakes reported: plugin processes and their grandchildren."""
-        pids: list[int] = []
-        for plugin in self.plugins:
-            pids += plugin.pids()
-            pids += [int(e.get("grandchild_pid", 0)) for e in plugin.events("grandchild")]
-        return [p for p in pids if p > 0]
+        return self.plugin_pids() + self.group_member_pids()
 
-    async def wait_gone(self, pids: Sequence[int], timeout_s: float = _GONE_WAIT_S) -> list[int]:
-        """Wait (polling psutil: a process exit has no event here) until no pid runs."""
-        left = list(pids)
+    async def wait_gone(
+        self, pids: Sequence[int], timeout_s: float = _GONE_WAIT_S, members: Sequence[int] = ()
+    ) -> list[int]:
+        """Wait (polling psutil: a process exit has no event here) until no pid runs; a
+        zombie counts as running (nobody reaped it). ``members`` of plugins' process groups
+        count as gone once they are zombies too: their parent, the plugin, is gone, and
+        whoever adopted them reaps them when it will."""
+        left = [*pids, *members]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while True:
-            left = [p for p in left if pid_alive(p)]
+            left = [p for p in left if pid_alive(p) and not (p in members and is_zombie(p))]
             if not left or loop.time() >= deadline:
                 return left
             await asyncio.sleep(0.05)
 
-    async def aclose(self) -> str | None:
-        """Unload every plugin of the case; a problem (leftover processes) or None."""
-        problems: list[str] = []
+    async def aclose(self) -> Cleanup:
+        """Unload every plugin of the case (and stop the hosts of its own); what was left."""
+        cleanup = Cleanup()
+        for own in self._own_hosts:
+            cleanup.merge(await own.aclose())
+            if not own.adapter.alive():
+                cleanup.add("the case's own host exited during the case\n" + own.adapter.evidence())
+            await own.adapter.close()
         if self._http is not None:
             await self._http.aclose()
         for plugin in self.plugins:
@@ -431,22 +608,45 @@ class HostTarget:
                     control_pb2.PluginRef(plugin_id=plugin.plugin_id), timeout=30
                 )
             except grpc.aio.AioRpcError as exc:
-                problems.append(
+                cleanup.add(
                     f"unloading plugin {plugin.plugin_id!r} failed: {exc.code().name}: "
                     f"{exc.details()}"
                 )
-        left = await self.wait_gone(self.spawned_pids())
-        if left:
-            described = ", ".join(f"{p} ({'zombie' if is_zombie(p) else 'running'})" for p in left)
-            problems.append(
-                f"after the case's plugins were unloaded, these plugin processes remain: "
-                f"{described}; a host must stop and reap every plugin process it started "
-                "(SV-14, SV-16, SV-17). The suite killed them."
+        await self._check_leftovers(cleanup)
+        return cleanup
+
+    async def _check_leftovers(self, cleanup: Cleanup) -> None:
+        """Every process the fakes reported must be gone; each one left is named with the
+        rule it breaks, and killed."""
+        plugins = set(self.plugin_pids())
+        left = await self.wait_gone(list(plugins), members=self.group_member_pids())
+        running = [p for p in left if p in plugins and not is_zombie(p)]
+        zombies = [p for p in left if p in plugins and is_zombie(p)]
+        members = [p for p in left if p not in plugins]
+        after = "after the case's plugins were unloaded"
+        if running:
+            cleanup.add(
+                f"{after}, the plugin processes {running} still run; a host must stop every "
+                "plugin process it started (SV-14). The suite killed them.",
+                "SV-14",
             )
-            for pid in left:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
-        return "\n".join(problems) or None
+        if zombies:
+            cleanup.add(
+                f"{after}, the plugin processes {zombies} are zombies: the host did not reap "
+                "them (SV-17)",
+                "SV-17",
+            )
+        if members and not running:
+            cleanup.add(
+                f"{after}, processes {members} of the plugins' process groups still run, "
+                "though their plugin processes are gone: a host must kill a plugin's process "
+                "group (SV-16, SV-22). The suite killed them.",
+                "SV-16",
+                "SV-22",
+            )
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _toml(
