@@ -69,6 +69,8 @@ async def read_available(stream: asyncio.StreamReader | None, timeout_s: float =
 # How long a case waits for a process to exit at all: a deadlock guard, never a verdict by
 # itself (SPEC bounds are judged with judge_time).
 EXIT_GUARD_S = 10.0
+# How long a process that must refuse to start, but printed a handshake, gets to exit anyway.
+_SERVING_GRACE_S = 2.0
 
 
 @dataclass
@@ -85,6 +87,11 @@ class Refusal:
     def problems(self, status: int | None) -> list[str]:
         """What it did wrong: still running, another exit status (``status``, or None for
         any but 0), output on stdout, a socket, nothing on stderr."""
+        if not self.exited and b"|" in self.stdout:
+            return [
+                f"it served instead: it wrote its handshake {show(self.stdout)} and had not "
+                f"exited {_SERVING_GRACE_S:g} s later"
+            ]
         if not self.exited:
             return [
                 f"it was still running {EXIT_GUARD_S:g} s after it started; stdout: "
@@ -116,12 +123,41 @@ def unix_sockets_in(*directories: str) -> list[str]:
     return found
 
 
+async def _served(fresh: FreshPlugin) -> bytes:
+    """The first stdout line of a process that must refuse to start, once it has written a
+    handshake-like line (it serves); b"" when stdout ends first."""
+    stdout = fresh.launched.process.stdout
+    if stdout is None:
+        return b""
+    line = await stdout.readline()
+    while line and b"|" not in line:
+        line += await stdout.readline()
+    return line
+
+
 async def refusal(fresh: FreshPlugin) -> Refusal:
     """Wait (bounded by EXIT_GUARD_S) for a process that must refuse to start to exit, and
-    gather what it did."""
-    exited = await fresh.wait_exit(EXIT_GUARD_S)
+    gather what it did. One that prints a handshake serves instead of refusing: it is given
+    a short while to exit all the same, not the whole guard."""
+    exiting = asyncio.ensure_future(fresh.wait_exit(EXIT_GUARD_S))
+    serving = asyncio.ensure_future(_served(fresh))
+    await asyncio.wait({exiting, serving}, return_when=asyncio.FIRST_COMPLETED)
+    if serving.done() and serving.result() and not exiting.done():
+        await asyncio.wait({exiting}, timeout=_SERVING_GRACE_S)
+    elif not exiting.done():
+        await exiting  # stdout ended: the process is exiting, or closed it (bounded)
+    exited = exiting.result() if exiting.done() else False
+    if not exiting.done():
+        exiting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await exiting
     took = time.monotonic() - fresh.launched.spawned_at if exited else None
-    stdout = await read_available(fresh.launched.process.stdout, 0.5)
+    first = serving.result() if serving.done() else b""
+    if not serving.done():
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+    stdout = first + await read_available(fresh.launched.process.stdout, 0.5)
     await fresh.launched.wait_drained(1.0)
     sockets = unix_sockets_in(fresh.launched.socket_dir, fresh.tmpdir) if exited else []
     return Refusal(exited, fresh.exit_status, stdout, fresh.stderr_text(), sockets, took)
