@@ -151,8 +151,12 @@ MUTANTS = [
     ),
     Mutant(
         "shutdown-exit-3s",
-        ("plugin/controller/shutdown",),
-        verdicts={"plugin/controller/shutdown": (("CT-3", "CT-10"), Outcome.FAILED)},
+        ("plugin/controller/shutdown", "plugin/controller/host-exit"),
+        verdicts={
+            "plugin/controller/shutdown": (("CT-3", "CT-10"), Outcome.FAILED),
+            # CT-8's 2 s, missed by a plugin that does exit: a timing verdict, re-measured.
+            "plugin/controller/host-exit": (("CT-8",), Outcome.NOT_MET),
+        },
     ),
     Mutant(
         "sigterm-default",

@@ -103,14 +103,6 @@ class PluginTarget:
                 "(--auto-mtls never): the plugin is never given PLUGIN_CLIENT_CERT"
             )
 
-    def needs_plaintext(self, what: str) -> None:
-        """Skip a case whose point is a start without AutoMTLS when every start has it."""
-        if self.options.always_auto_mtls:
-            skip(
-                f"{what} needs a start without AutoMTLS, and the {self.options.target.name} "
-                "target's host always uses it (--auto-mtls always)"
-            )
-
     async def _make_room(self) -> None:
         """With one process of the plugin at a time (it serves a fixed address), stop the
         others before another starts, so that no call reaches the wrong one."""
