@@ -152,7 +152,10 @@ PYVIDER = CorpusPlugin(
         sha256="251a40173cc36931a4c85023403b5f54a887f2af3a6cc69891b7f4ca874a2cad",
     ),
     environment=Environment(lock="pyvider.txt"),
-    built_on="pyvider-rpcplugin, a go-plugin server on grpcio (pyvider's Terraform framework)",
+    built_on=(
+        "pyvider-rpcplugin, a go-plugin server on grpcio (pyvider's Terraform framework); "
+        "examples/pyvider_plugin.py, built as its quick-start guide builds one"
+    ),
     target_args=(
         "--target",
         "go-plugin",

@@ -21,6 +21,7 @@ from .verdicts import (
     PASSED,
     SuiteRun,
     VerdictFileError,
+    _notes,
     format_verdicts,
     load_verdicts,
     parse_verdicts,
@@ -128,12 +129,13 @@ def test_the_printed_file_keeps_reasons_that_hold_and_drafts_new_ones() -> None:
         },
     }
     run = SuiteRun(1, cases, "", "")
-    text = format_verdicts(WORKATO, run.outcomes, run, known)
+    text = format_verdicts(WORKATO, run.outcomes, run, known, ["# a note"])
     rows = [line for line in text.splitlines() if not line.startswith("#")]
     assert rows == [
         "plugin/x/kept  not_met  CT-8 (pluginconf): kept reason",
         "plugin/x/new   failed   TODO HS-10 (go-plugin): offered 1,1001, no handshake",
     ]
+    assert "# a note" in text.splitlines()
     assert parse_verdicts(text.replace("TODO ", ""))["plugin/x/new"].outcomes == {"failed"}
 
 
@@ -143,3 +145,16 @@ def test_the_readme_plugin_is_the_python_block_under_its_heading() -> None:
         "```python\n# my_plugin.py\nprint('plugin')\n```\n### Host (async)\n```python\nhost\n```\n"
     )
     assert readme_plugin(metadata) == "# my_plugin.py\nprint('plugin')\n"
+
+
+@pytest.mark.parametrize("plugin", CORPUS, ids=lambda plugin: plugin.name)
+def test_each_verdict_file_is_as_the_printer_writes_it(plugin: CorpusPlugin) -> None:
+    """A refresh (python -m tests.corpus.verdicts NAME --write) of unchanged verdicts
+    changes nothing: the header, the notes, the order and the alignment are the printer's."""
+    text = plugin.verdict_path.read_text()
+    known = load_verdicts(plugin.verdict_path)
+    cases: dict[str, dict[str, object]] = {
+        case_id: {"outcome": sorted(verdict.outcomes)[0]} for case_id, verdict in known.items()
+    }
+    run = SuiteRun(0, cases, "", "")
+    assert format_verdicts(plugin, run.outcomes, run, known, _notes(text, plugin)) == text

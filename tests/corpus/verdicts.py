@@ -7,9 +7,9 @@ alternatives (``not_met|passed``) only where the plugin itself races, and the re
 A reason may end with ``# SUITE?``: a verdict this file records as the suite gives it, which
 the corpus' maintainers believe wrong (see the reason).
 
-``python -m tests.corpus.verdicts NAME`` installs the plugin (as the tests do), runs the suite
-once and prints the verdict file it would need, keeping the reasons of the lines that still
-hold and marking new lines ``TODO``.
+``python -m tests.corpus.verdicts NAME [--write]`` installs the plugin (as the tests do), runs
+the suite once and prints (or writes) the verdict file it would need, keeping the reasons of the
+lines that still hold, and the file's notes, and marking new lines ``TODO``.
 """
 
 from __future__ import annotations
@@ -192,16 +192,37 @@ def draft_reason(case: dict[str, object]) -> str:
     return f"TODO {ids} ({case.get('origin', '?')}): {_first_line(case.get('message', ''))}"
 
 
+_GENERATED_HEADER = ("Built on:", "Suite:", "Every case not listed passed.")
+
+
+def _notes(text: str, plugin: CorpusPlugin) -> list[str]:
+    """The comment lines of an existing file that the header does not regenerate."""
+    package = f"# {plugin.artefact.package} {plugin.artefact.version} "
+    return [
+        line
+        for line in text.splitlines()
+        if line.startswith("#")
+        and not line.startswith(package)
+        and not line[1:].strip().startswith(_GENERATED_HEADER)
+    ]
+
+
 def format_verdicts(
-    plugin: CorpusPlugin, outcomes: dict[str, str], run: SuiteRun, known: dict[str, Expected]
+    plugin: CorpusPlugin,
+    outcomes: dict[str, str],
+    run: SuiteRun,
+    known: dict[str, Expected],
+    notes: list[str] | None = None,
 ) -> str:
-    """The verdict file for ``outcomes``: the reasons of ``known`` where they still hold."""
+    """The verdict file for ``outcomes``: the reasons of ``known`` where they still hold,
+    and the ``notes`` (comment lines) of the file it replaces."""
     artefact = plugin.artefact
     lines = [
         f"# {artefact.package} {artefact.version} ({artefact.filename}, sha256 {artefact.sha256})",
         f"# Built on: {plugin.built_on}",
         f"# Suite: pluginconf plugin --profile transport {' '.join(plugin.target_args)}",
         "# Every case not listed passed. Columns: case, outcome, reason.",
+        *(notes or []),
     ]
     rows = []
     for case_id, outcome in outcomes.items():
@@ -210,18 +231,26 @@ def format_verdicts(
             rows.append((case_id, previous.format_outcome(), previous.reason))
         elif outcome != PASSED:
             rows.append((case_id, outcome, draft_reason(run.cases[case_id])))
-    width = max((len(case_id) for case_id, _, _ in rows), default=0)
+    case_width = max((len(case_id) for case_id, _, _ in rows), default=0)
+    outcome_width = max((len(outcome) for _, outcome, _ in rows), default=0)
     for case_id, outcome, reason in rows:
-        lines.append(f"{case_id.ljust(width)}  {outcome.ljust(7)}  {reason}")
+        lines.append(f"{case_id.ljust(case_width)}  {outcome.ljust(outcome_width)}  {reason}")
     return "\n".join(lines) + "\n"
 
 
 def main(args: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tests.corpus.verdicts",
-        description="Run the plugin suite on a corpus plugin and print its verdict file.",
+        description=(
+            "Install a corpus plugin as the tests do, run the plugin suite on it once and print "
+            "the verdict file its current verdicts need: the reasons of lines that still hold "
+            "are kept, new lines have a TODO reason drafted from the report."
+        ),
     )
     parser.add_argument("name", choices=[plugin.name for plugin in CORPUS])
+    parser.add_argument(
+        "--write", action="store_true", help="replace tests/corpus/NAME.verdicts instead"
+    )
     options = parser.parse_args(args)
     plugin = by_name(options.name)
     from .programs import program  # installing needs pip and the network: only here
@@ -232,9 +261,14 @@ def main(args: list[str] | None = None) -> int:
     if not run.cases:
         print(run.stdout + run.stderr, file=sys.stderr)
         return 2
-    known = load_verdicts(plugin.verdict_path) if plugin.verdict_path.exists() else {}
-    sys.stdout.write(format_verdicts(plugin, run.outcomes, run, known))
-    print(f"# exit status {run.returncode}", file=sys.stderr)
+    existing = plugin.verdict_path.read_text() if plugin.verdict_path.exists() else ""
+    known = parse_verdicts(existing, str(plugin.verdict_path))
+    text = format_verdicts(plugin, run.outcomes, run, known, _notes(existing, plugin))
+    if options.write:
+        plugin.verdict_path.write_text(text)
+    else:
+        sys.stdout.write(text)
+    print(f"exit status {run.returncode}", file=sys.stderr)
     return 0
 
 
