@@ -8,13 +8,17 @@ tests/corpus/README.md describes each plugin and how to refresh a verdict file.
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import pytest
 
 from pluginconf.runner.registry import load_cases
 
 from .catalogue import CORPUS, WORKATO, CorpusPlugin
+from .conftest import REQUIRE_ENV, _unavailable
+from .install import CACHE_ENV, CorpusUnavailable, install_binary
 from .programs import readme_plugin
 from .verdicts import (
     DECISIVE,
@@ -158,3 +162,28 @@ def test_each_verdict_file_is_as_the_printer_writes_it(plugin: CorpusPlugin) -> 
     }
     run = SuiteRun(0, cases, "", "")
     assert format_verdicts(plugin, run.outcomes, run, known, _notes(text, plugin)) == text
+
+
+def test_an_unreachable_index_is_reported_as_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pip against an index that refuses connections: CorpusUnavailable (skip, or fail under
+    PLUGINCONF_REQUIRE_CORPUS=1), not an install error."""
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    for name in ("PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS"):
+        monkeypatch.setenv(name, "")
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    with pytest.raises(CorpusUnavailable, match="cannot be reached"):
+        install_binary(WORKATO)
+    # The failed build left no entry that a later run would take as complete.
+    assert not list((tmp_path / "cache").glob("*/.complete"))
+
+
+def test_unavailable_skips_or_fails_as_ci_asks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(REQUIRE_ENV, raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no network"):
+        _unavailable("no network")
+    monkeypatch.setenv(REQUIRE_ENV, "1")
+    with pytest.raises(pytest.fail.Exception, match="no network"):
+        _unavailable("no network")
