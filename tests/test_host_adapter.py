@@ -190,6 +190,10 @@ async def test_info_load_enable_and_watch(adapter):
     assert info.http_base_url.startswith("http://127.0.0.1:")
     assert info.host_pid == adapter.process.pid
     assert "pluginconf" in info.name
+    # The reference host has every feature the suite asks about (HostCapabilities).
+    every = [field.name for field in control_pb2.HostCapabilities.DESCRIPTOR.fields]
+    assert info.HasField("capabilities")
+    assert all(getattr(info.capabilities, name) for name in every), info.capabilities
 
     loaded = await adapter.load("good", configuration={"mode": "test"})
     assert (loaded.plugin_id, loaded.state, loaded.pid) == ("good", "loaded", 0)

@@ -53,6 +53,8 @@ SHORT_START = {"start_timeout_s": 6}
 SLOW = (
     "no-stderr-drain",
     "stderr-drain-stops",
+    "no-stdout-drain",
+    "stdout-stops-at-long-line",
     "buffers-bodies",
     "never-sigkill",
     "ignores-start-timeout",
@@ -87,6 +89,8 @@ HOST_MUTANTS = [
     HostMutant("noise-refused", ("host/launch/noise-before-handshake",), options=SHORT_START),
     HostMutant("no-stderr-drain", ("host/launch/stderr-flood/before",)),
     HostMutant("stderr-drain-stops", ("host/launch/stderr-flood/after",)),
+    HostMutant("no-stdout-drain", ("host/launch/stdout-flood/*",)),
+    HostMutant("stdout-stops-at-long-line", ("host/launch/stdout-flood/long-lines",)),
     HostMutant("tcp-unsupported", ("host/launch/tcp-plugin",), options=SHORT_START),
     HostMutant("mtls-ignored", ("host/launch/mtls",)),
     # health and activation
@@ -298,6 +302,7 @@ TARGET_VERDICTS = [
     _verdict("kills-pid-only", "host/crash/reaped", F, N, "SV-16"),
     _verdict("generic-error-kind", "host/launch/refuses/garbage", F, N, "HS-25"),
     _verdict("filter-chain-reversed", "host/filters/chain-order", F, N, "FL-8"),
+    _verdict("stdout-stops-at-long-line", "host/launch/stdout-flood/long-lines", F, N, "IO-10"),
     _verdict("environment-passed-through", "host/launch/socket-dir", F, N, "HS-4"),
     _verdict(
         "environment-passed-through", "host/launch/no-inherited-secrets", F, N, "HS-23", "HS-7"
@@ -305,6 +310,7 @@ TARGET_VERDICTS = [
     # go-plugin's rules (and Mattermost's, which the hooks layer follows).
     _verdict("never-sigkill", "host/shutdown/ignores-shutdown-killed", F, F, "SV-14"),
     _verdict("inherited-env-wins", "host/launch/environment", F, F, "HS-6"),
+    _verdict("no-stdout-drain", "host/launch/stdout-flood/short-lines", F, F, "IO-9"),
     _verdict("no-on-deactivate", "host/shutdown/sequence", F, F, "SV-21"),
     _verdict("error-without-line", "host/launch/refuses/core-version", F, F, "HS-22"),
     _verdict("refused-left-running", "host/launch/refuses/app-version", F, F, "HS-20"),

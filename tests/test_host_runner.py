@@ -104,3 +104,29 @@ async def test_leftovers_break_the_rule_they_show_broken_whatever_the_case_cites
     assert running.outcome is Outcome.FAILED, running
     assert running.violated == ("SV-14",), running
     assert "the plugin processes" in running.message and "still run" in running.message
+
+
+@case("host/test/own-host", requirements=["HK-1"], profile=Profile.HOOKS)
+async def own_host(t: HostTarget) -> None:
+    """
+    Purpose: A plugin started by a host whose environment holds a decoy PLUGIN_CLIENT_CERT.
+    Procedure: Load it on a host of the case's own and wait until it is active.
+    Asserts: It becomes active.
+    """
+    host = await t.with_scrubbed_decoys("PLUGIN_CLIENT_CERT")
+    await host.load()
+
+
+async def test_a_plugin_that_cannot_start_is_shown_with_what_it_saw_at_its_start():
+    result = await _run_on("client-cert-passed", own_host)
+    assert result.outcome is Outcome.FAILED, result
+    # At once (the host gave up), not after the wait's 30 s, with the variable and its value.
+    assert "did not start: the host reports it failed" in result.message, result.message
+    assert (
+        "PLUGIN_CLIENT_CERT is 'inherited-decoy': the value the host inherited, passed "
+        "through though AutoMTLS is off; the host must remove it (HS-23)"
+    ) in result.message, result.message
+    assert "it refused to serve and exited with status 1: PLUGIN_CLIENT_CERT is set" in (
+        result.message
+    )
+    assert result.duration_s < 25, result.duration_s

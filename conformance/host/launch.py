@@ -31,6 +31,7 @@ from pluginconf.runner.fake_start import (
     started_env,
 )
 from pluginconf.runner.host_target import FakePlugin, HostTarget, describe_status
+from pluginconf.runner.model import CaseFailed
 from pluginconf.runner.timing import Yardstick, judge_time
 
 from ._helpers import command_answer, crash_transition, kill_left
@@ -163,14 +164,20 @@ async def process_group(t: HostTarget) -> None:
         started.get("pgid") == started.pid,
         f"the plugin's process group is {started.get('pgid')}, not its own pid {started.pid} "
         "(HS-8: the plugin leads a new process group)",
+        requirement="HS-8",
     )
     stdio: dict[str, str] = started.get("stdio", {})
     stdin = stdio.get("0", "")
-    check(stdin == "/dev/null", f"the plugin's stdin is {stdin!r}, not /dev/null (HS-8)")
+    check(
+        stdin == "/dev/null",
+        f"the plugin's stdin is {stdin!r}, not /dev/null (HS-8)",
+        requirement="HS-8",
+    )
     for fd, name in (("1", "stdout"), ("2", "stderr")):
         check(
             stdio.get(fd, "").startswith("pipe:"),
             f"the plugin's {name} is {stdio.get(fd)!r}, not a pipe the host reads (HS-8)",
+            requirement="HS-8",
         )
 
 
@@ -444,6 +451,22 @@ async def noise_before_handshake(t: HostTarget) -> None:
     command_answer(await plugin.command("/after-noise"), plugin)
 
 
+# Not a SPEC bound: how long the suite gives a host to read a flood at all.
+FLOOD_GUARD_S = 30.0
+FLOOD_BYTES = 16 * 1024 * 1024
+
+
+async def expect_flood_read(plugin: FakePlugin, stream: str, requirement: str) -> None:
+    await plugin.wait_event(
+        "flood_done",
+        timeout_s=FLOOD_GUARD_S,
+        where=lambda e: e.get("stream") == stream,
+        why=f"the plugin's {FLOOD_BYTES} bytes to {stream} should have been read by the host "
+        f"({requirement})",
+        requirement=requirement,
+    )
+
+
 @case_each(
     "host/launch/stderr-flood/{}",
     ("before", "after"),
@@ -457,13 +480,37 @@ async def stderr_flood(t: HostTarget, when: str) -> None:
       its handshake, 256 times a pipe's buffer; wait for the write to complete.
     Asserts: The flood completes within 30 s, the plugin becomes active and answers a command.
     """
-    size = 16 * 1024 * 1024
-    plugin = await t.load({"flood_stderr": {"bytes": size, "when": when}}, wait_active=False)
-    await plugin.wait_event(
-        "flood_done",
-        timeout_s=30.0,
-        why=f"the plugin's {size} bytes to stderr should have been read by the host (IO-9)",
+    plugin = await t.load({"flood_stderr": {"bytes": FLOOD_BYTES, "when": when}}, wait_active=False)
+    await expect_flood_read(plugin, "stderr", "IO-9")
+    await plugin.wait_active()
+    command_answer(await plugin.command("/after-flood"), plugin)
+
+
+# Lines a go-plugin host reads (up to 64 KiB: IO-9), and lines past the 64 KiB at which
+# go-plugin's client stops reading stdout (IO-10).
+STDOUT_LINES = {"short-lines": (1024, "IO-9"), "long-lines": (256 * 1024, "IO-10")}
+
+
+@case_each(
+    "host/launch/stdout-flood/{}",
+    tuple(STDOUT_LINES),
+    requirements=["IO-9", "IO-10"],
+    profile=Profile.HOOKS,
+)
+async def stdout_flood(t: HostTarget, lines: str) -> None:
+    """
+    Purpose: A plugin that writes a lot to stdout after its handshake, in {value}, never blocks.
+    Procedure: Load a fake plugin that writes 16 MiB to its stdout pipe from a thread right
+      after its handshake, in lines of 1 KiB (short-lines) or 256 KiB (long-lines); wait for
+      the write to complete.
+    Asserts: The flood completes within 30 s (IO-9 for lines up to 64 KiB, IO-10 for longer
+      ones), the plugin becomes active and answers a command.
+    """
+    line_bytes, requirement = STDOUT_LINES[lines]
+    plugin = await t.load(
+        {"flood_stdout": {"bytes": FLOOD_BYTES, "line_bytes": line_bytes}}, wait_active=False
     )
+    await expect_flood_read(plugin, "stdout", requirement)
     await plugin.wait_active()
     command_answer(await plugin.command("/after-flood"), plugin)
 
@@ -504,5 +551,10 @@ async def mtls(t: HostTarget) -> None:
     if findings:
         return  # the fake cannot serve TLS with that certificate: nothing more to see
     x509.load_pem_x509_certificate(env[CLIENT_CERT].encode())
-    await plugin.wait_active()
-    command_answer(await plugin.command("/over-tls"), plugin)
+    try:
+        await plugin.wait_active()
+        command_answer(await plugin.command("/over-tls"), plugin)
+    except CaseFailed as exc:
+        # With the right certificate, a plugin that does not start, or answer, over mutual
+        # TLS says that the host did not present it or did not trust the plugin's.
+        raise CaseFailed(str(exc), ["TLS-8", "TLS-9"]) from None

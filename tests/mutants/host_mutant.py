@@ -272,6 +272,39 @@ def _() -> None:
     patch(LaunchedPlugin, "read_handshake", then_stop)
 
 
+@fault(
+    "stdout-stops-at-long-line",
+    "stops reading stdout at a line longer than 64 KiB, as go-plugin's client does (IO-10)",
+)
+def _() -> None:
+    drain = LaunchedPlugin._drain
+
+    async def scanner(self: LaunchedPlugin, stream: Any, name: str, tail: Any) -> None:
+        if name != "stdout":
+            return await drain(self, stream, name, tail)
+        while True:
+            try:
+                raw = await stream.readline()
+            except ValueError:
+                return  # the line is too long: nothing reads stdout any more
+            if not raw:
+                return
+            tail.append(raw.decode("utf-8", "replace").rstrip("\n"))
+
+    patch(LaunchedPlugin, "_drain", scanner)
+
+
+@fault("no-stdout-drain", "never reads the plugin's stdout after the handshake (IO-9)")
+def _() -> None:
+    drain = LaunchedPlugin._drain
+
+    async def stderr_only(self: LaunchedPlugin, stream: Any, name: str, tail: Any) -> None:
+        if name != "stdout":
+            await drain(self, stream, name, tail)
+
+    patch(LaunchedPlugin, "_drain", stderr_only)
+
+
 @fault("tcp-unsupported", "refuses plugins that listen on tcp (TR-8)")
 def _() -> None:
     patch(launcher, "NETWORKS", ("unix",))

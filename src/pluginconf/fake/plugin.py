@@ -53,6 +53,7 @@ from pluginconf.fake.scenario import (
     EXIT_SCENARIO_ERROR,
     HOOKS,
     IMPLEMENTED,
+    Flood,
     Record,
     Scenario,
 )
@@ -103,7 +104,6 @@ HOP_BY_HOP_RESPONSE = [
 # After sending what a crash scenario wants the host to see, the bytes get this long to leave
 # gRPC's buffers before the process dies.
 CRASH_FLUSH_S = 0.1
-FLOOD_LINE = b"x" * 1023 + b"\n"
 # Each report to the suite's Observer is a blocking call with this deadline: a dead observer
 # costs the fake at most this once (it stops reporting after a failure), never a hang.
 REPORT_TIMEOUT_S = 5.0
@@ -996,7 +996,7 @@ class Runner:
         if scenario.spawn_grandchild is not None:
             self._spawn_grandchild(scenario.spawn_grandchild.seconds)
         if scenario.flood_stderr is not None and scenario.flood_stderr.when == "before":
-            self._start_flood(os.dup(2), scenario.flood_stderr.bytes)
+            self._start_flood(os.dup(2), scenario.flood_stderr, "stderr")
         if scenario.noise_before_handshake:
             self.rec.event("noise", lines=len(scenario.noise_before_handshake))
         for line in scenario.noise_before_handshake:
@@ -1049,10 +1049,13 @@ class Runner:
         self.rec.event("grandchild", grandchild_pid=child.pid, seconds=seconds)
         log.info("grandchild pid %d", child.pid)
 
-    def _start_flood(self, fd: int, total: int) -> None:
+    def _start_flood(self, fd: int, spec: Flood, stream: str) -> None:
+        total = spec.bytes
+        line = b"x" * (spec.line_bytes - 1) + b"\n"
+
         def flood() -> None:
-            self.rec.event("flood_started", bytes=total)
-            block = FLOOD_LINE * 64
+            self.rec.event("flood_started", bytes=total, stream=stream, line_bytes=len(line))
+            block = line * max(1, 65536 // len(line))
             left = total
             try:
                 while left > 0:
@@ -1062,11 +1065,11 @@ class Runner:
                         view = view[written:]
                         left -= written
             except OSError as exc:
-                self.rec.event("flood_failed", bytes=total - left, error=str(exc))
+                self.rec.event("flood_failed", bytes=total - left, error=str(exc), stream=stream)
                 return
             finally:
                 os.close(fd)
-            self.rec.event("flood_done", bytes=total)
+            self.rec.event("flood_done", bytes=total, stream=stream)
 
         threading.Thread(target=flood, name="stderr-flood", daemon=True).start()
 
@@ -1104,10 +1107,13 @@ class Runner:
             self.rec.event("handshake", line=line)
             health.start()  # after the report, which may take a while: times count from here
             os.write(stdout_fd, (line + "\n").encode())
-            os.close(stdout_fd)
+            # To the pipes the host reads, not into the capture for GRPCStdio.
+            if scenario.flood_stdout is not None:
+                self._start_flood(stdout_fd, scenario.flood_stdout, "stdout")
+            else:
+                os.close(stdout_fd)
             if scenario.flood_stderr is not None and scenario.flood_stderr.when == "after":
-                # To the stderr pipe the host reads, not into the capture for GRPCStdio.
-                self._start_flood(stderr_fd, scenario.flood_stderr.bytes)
+                self._start_flood(stderr_fd, scenario.flood_stderr, "stderr")
             else:
                 os.close(stderr_fd)
             await self._wait_stop()

@@ -125,6 +125,7 @@ class CommandResponse:
 class Flood:
     bytes: int
     when: str = "after"  # or "before" (the handshake)
+    line_bytes: int = 1024  # each line, its newline included
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ class Scenario:
     ignore_shutdown: bool = False
     spawn_grandchild: Grandchild | None = None
     flood_stderr: Flood | None = None
+    flood_stdout: Flood | None = None  # after the handshake, to the stdout pipe the host reads
     record: Record | None = None
     hook_delay_ms: float = 0.0
     network: str = "unix"
@@ -491,6 +493,19 @@ def _flood(value: Any) -> Flood:
     return Flood(_int(obj.get("bytes"), "flood_stderr.bytes", 0), when)
 
 
+MAX_FLOOD_LINE = 64 * 1024 * 1024
+
+
+def _flood_stdout(value: Any) -> Flood:
+    obj = _Object(value, "flood_stdout", ("bytes", "line_bytes"), "an object")
+    if "bytes" not in obj:
+        raise ScenarioError("flood_stdout: expected the key bytes")
+    line = 1024
+    if "line_bytes" in obj:
+        line = _int(obj.get("line_bytes"), "flood_stdout.line_bytes", 1, MAX_FLOOD_LINE)
+    return Flood(_int(obj.get("bytes"), "flood_stdout.bytes", 0), "after", line)
+
+
 def _record(value: Any, scenario_dir: str) -> Record:
     obj = _Object(value, "record", ("file", "observer", "label"))
     if "file" not in obj and "observer" not in obj:
@@ -537,6 +552,7 @@ _SERVING_KEYS = (
     "hook_delay_ms",
     "network",
     "protocol_versions",
+    "flood_stdout",
 )
 TOP_KEYS = (
     "comment",
@@ -555,6 +571,7 @@ TOP_KEYS = (
     "ignore_shutdown",
     "spawn_grandchild",
     "flood_stderr",
+    "flood_stdout",
     "record",
     "hook_delay_ms",
     "network",
@@ -608,6 +625,8 @@ def parse(data: Any, path: str) -> Scenario:
         values["spawn_grandchild"] = _grandchild(top.get("spawn_grandchild"))
     if "flood_stderr" in top:
         values["flood_stderr"] = _flood(top.get("flood_stderr"))
+    if "flood_stdout" in top:
+        values["flood_stdout"] = _flood_stdout(top.get("flood_stdout"))
     if "record" in top:
         values["record"] = _record(top.get("record"), os.path.dirname(os.path.abspath(path)))
     if "hook_delay_ms" in top:

@@ -145,15 +145,18 @@ class FakePlugin:
         timeout_s: float = 10.0,
         where: Callable[[Observed], bool] = lambda _: True,
         why: str = "",
+        requirement: str | Sequence[str] = (),
     ) -> Observed:
-        """The first such event; fails the case with the evidence when none comes in time."""
+        """The first such event; fails the case with the evidence when none comes in time,
+        breaking ``requirement`` (all the case cites when none is named)."""
         found = await self.target.observer.wait_for(
             lambda e: e.label == self.plugin_id and e.event == event and where(e), timeout_s
         )
         if found is None:
             fail(
                 f"{why or f'expected a {event!r} event'}: none came from plugin "
-                f"{self.plugin_id!r} within {timeout_s:g}s\n{self.evidence()}"
+                f"{self.plugin_id!r} within {timeout_s:g}s\n{self.evidence()}",
+                requirement=requirement,
             )
         return found
 
