@@ -288,9 +288,7 @@ async def concurrent_calls(t: PluginTarget) -> None:
         async with asyncio.timeout(_CONCURRENT_GUARD_S):
             outcome = await _unary_probe(shared)
             if outcome is None:
-                response = await exchange(
-                    shared.hooks, "GET", "/", timeout_s=_CONCURRENT_GUARD_S
-                )
+                response = await exchange(shared.hooks, "GET", "/", timeout_s=_CONCURRENT_GUARD_S)
                 expect(response.ended, f"the 10th call: {response.describe()}")
             else:
                 expect(outcome.ok, f"the 10th call: {outcome.describe()}")
