@@ -17,6 +17,8 @@ Yardsticks (what the machine makes a minimal process take, now):
 - ``CALL``: one health check on a gRPC server; for bounds on answering a call.
 - ``START``: a gRPC server process started until it says it is ready; for bounds that count
   from a process's start (a plugin refusing a wrong cookie, HS-9).
+- ``CONNECT``: a health check on a new connection, connecting included; for bounds on a
+  first call (a plugin serving when it prints its handshake, HS-16).
 
 Bounds that are not the SPEC's (how long a case waits for anything at all) are deadlock guards:
 generous, and never a verdict by themselves.
@@ -49,6 +51,7 @@ class Yardstick(enum.StrEnum):
     SIGNAL = "signal"
     CALL = "call"
     START = "start"
+    CONNECT = "connect"
 
 
 class YardstickUnavailable(Exception):
@@ -134,6 +137,13 @@ async def measure_yardstick(kind: Yardstick) -> float:
         async with _yardstick_process():
             return time.monotonic() - started
     async with _yardstick_process() as (process, address):
+        if kind is Yardstick.CONNECT:
+            started = time.monotonic()
+            async with grpc.aio.insecure_channel(address) as channel:
+                stub = health_pb2_grpc.HealthStub(channel)
+                request = health_pb2.HealthCheckRequest(service="plugin")
+                await stub.Check(request, timeout=_START_GUARD_S, wait_for_ready=True)
+                return time.monotonic() - started
         if kind is Yardstick.CALL:
             async with grpc.aio.insecure_channel(address) as channel:
                 stub = health_pb2_grpc.HealthStub(channel)
