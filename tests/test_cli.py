@@ -271,7 +271,9 @@ def test_a_plugin_on_a_fixed_address_is_run_one_process_at_a_time(tmp_path):
     )  # fmt: skip
     assert result.returncode == 1, result.stdout + result.stderr
     assert "one plugin process at a time" in result.stderr
-    cases = {c["id"]: c for c in json.loads(report_path.read_text())["cases"]}
+    report = json.loads(report_path.read_text())
+    assert report["options"]["one_process_at_a_time"] is True
+    cases = {c["id"]: c for c in report["cases"]}
     shared = cases["plugin/transport/address-per-process"]
     assert shared["outcome"] == "failed"
     assert shared["violated"] == ["TR-14", "TR-5"]

@@ -212,6 +212,8 @@ def _info(args: argparse.Namespace, run: _Run, started: float) -> RunInfo:
                 {
                     "magic_cookie": str(run.options.magic_cookie),
                     "protocol_versions": list(run.options.protocol_versions),
+                    # Found by the preflight: the plugin serves one fixed address.
+                    "one_process_at_a_time": run.options.one_process_at_a_time,
                 }
                 if isinstance(run.options, PluginSuiteOptions)
                 else {}
@@ -236,6 +238,7 @@ def _run_suite(args: argparse.Namespace, run: _Run, max_body: int) -> int:
         info = info.ended(EXIT_SIGINT, "interrupted (SIGINT) before the first case")
         _write_reports(args, info, [], time.monotonic() - started)
         return EXIT_SIGINT
+    info = _info(args, run, started_wall)  # with what the preflight found
     reporter = ConsoleReporter(run.selected, run.known, args.verbose)
     interrupted_by = ""
     with tempfile.TemporaryDirectory(prefix="pluginconf-run-") as workdir:
