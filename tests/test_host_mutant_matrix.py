@@ -86,6 +86,7 @@ HOST_MUTANTS = [
     HostMutant("error-without-line", ("host/launch/refuses/core-version",)),
     HostMutant("refused-left-running", ("host/launch/refuses/app-version",)),
     HostMutant("ignores-start-timeout", ("host/launch/start-timeout",)),
+    HostMutant("start-timeout-halved", ("host/launch/start-timeout",)),
     HostMutant("noise-refused", ("host/launch/noise-before-handshake",), options=SHORT_START),
     HostMutant("no-stderr-drain", ("host/launch/stderr-flood/before",)),
     HostMutant("stderr-drain-stops", ("host/launch/stderr-flood/after",)),
@@ -115,6 +116,8 @@ HOST_MUTANTS = [
         "crash-restarts-all", ("host/dispatch/isolation", "host/chaos/kills-during-traffic")
     ),
     HostMutant("fan-out-sequential", ("host/dispatch/fan-out",)),
+    HostMutant("notify-waits-longer", ("host/dispatch/fan-out",)),
+    HostMutant("timeout-reported-late", ("host/dispatch/hook-deadline",)),
     # filters
     HostMutant("filter-chain-reversed", ("host/filters/chain-order",)),
     HostMutant("keep-takes-response-post", ("host/filters/keep-ignores-post",)),
@@ -177,8 +180,10 @@ HOST_MUTANTS = [
     HostMutant("no-restart", ("host/crash/give-up",)),
     HostMutant("exit-unwatched", ("host/crash/detection-within-1s",)),
     HostMutant("exit-zero-is-stop", ("host/crash/exit-zero-is-crash",)),
+    HostMutant("exit-noticed-late", ("host/crash/restart-after-kill",)),
     HostMutant("retries-until-deadline", ("host/crash/in-flight-fails-fast",)),
     HostMutant("no-backoff", ("host/crash/backoff",)),
+    HostMutant("backoff-too-long", ("host/crash/backoff",)),
     # Under the pluginconf target, a host that declares no supervision fails what needs it.
     HostMutant(
         "no-supervision",
@@ -197,6 +202,7 @@ HOST_MUTANTS = [
     HostMutant("deactivate-unlisted", ("host/shutdown/no-deactivate-when-not-listed",)),
     HostMutant("never-sigkill", ("host/shutdown/ignores-shutdown-killed",)),
     HostMutant("no-sigterm-step", ("host/shutdown/ignores-shutdown-killed",)),
+    HostMutant("stop-waits-tripled", ("host/shutdown/ignores-shutdown-killed",)),
     HostMutant(
         "kills-pid-only",
         (

@@ -114,7 +114,7 @@ def seeded(t: HostTarget, seed: int) -> Iterator[random.Random]:
     try:
         yield random.Random(seed)
     except CaseFailed as exc:
-        raise CaseFailed(f"{exc}\n(random seed {seed})") from None
+        raise CaseFailed(f"{exc}\n(random seed {seed})", exc.requirements) from None
     except grpc.aio.AioRpcError as exc:
         fail(
             f"while {t.current_step}: the call failed with {exc.code().name}: {exc.details()}"

@@ -250,6 +250,17 @@ def _() -> None:
     patch(adapter_convert, "launch_spec", default_timeout)
 
 
+@fault("start-timeout-halved", "gives up on a silent plugin at half its start timeout (HS-18)")
+def _() -> None:
+    launch_spec = adapter_convert.launch_spec
+
+    def halved(manifest: Any, policy: Any) -> LaunchSpec:
+        spec = launch_spec(manifest, policy)
+        return dataclasses.replace(spec, start_timeout_s=spec.start_timeout_s / 2)
+
+    patch(adapter_convert, "launch_spec", halved)
+
+
 @fault("noise-refused", "takes the first line of stdout as the handshake (HS-18)")
 def _() -> None:
     patch(launcher, "MAX_NOISE_LINES", 0)
@@ -545,6 +556,41 @@ def _() -> None:
     patch(Environment, "add", restarting_all)
 
 
+@fault(
+    "notify-waits-longer",
+    "holds the operation that notified a post 1.5 s past the hook deadline (NT-3)",
+)
+def _() -> None:
+    notify = Environment.notify
+
+    async def lingering(self: Environment, post: hooks_pb2.Post) -> Any:
+        outcome = await notify(self, post)
+        if any(failure is not None for failure in outcome.values()):
+            await asyncio.sleep(1.5)  # e.g. waiting for a plugin that timed out to go away
+        return outcome
+
+    patch(Environment, "notify", lingering)
+
+
+@fault(
+    "timeout-reported-late",
+    "reports a hook call that passed its deadline 1 s after the deadline (HK-11)",
+)
+def _() -> None:
+    unary = PluginClient._unary
+
+    async def late(
+        self: PluginClient, hook: str, send: Any, use_breaker: bool, timeout_s: float | None = None
+    ) -> Any:
+        try:
+            return await unary(self, hook, send, use_breaker, timeout_s)
+        except HookTimeoutError:
+            await asyncio.sleep(1.0)
+            raise
+
+    patch(PluginClient, "_unary", late)
+
+
 @fault("fan-out-sequential", "notifies plugins one after another (NT-2)")
 def _() -> None:
     async def sequential(*aws: Any, return_exceptions: bool = False) -> list[Any]:
@@ -834,6 +880,35 @@ def _() -> None:
     patch(Supervisor, "_watch", health_only)
 
 
+@fault(
+    "exit-noticed-late",
+    "notices a plugin's exit 25 s after it happened, and checks no active plugin's health (SV-3)",
+)
+def _() -> None:
+    watch = Supervisor._watch
+
+    async def never(self: Supervisor, client: PluginClient) -> str:
+        await forever()
+        return ""
+
+    async def late(self: Supervisor) -> Any:
+        assert self.process is not None
+        process = self.process.process
+        wait = process.wait
+
+        async def delayed() -> int:
+            process.wait = wait  # type: ignore[method-assign]  # later waits are real
+            status = await wait()
+            await asyncio.sleep(25.0)
+            return status
+
+        process.wait = delayed  # type: ignore[method-assign]  # the watch's own wait
+        return await watch(self)
+
+    patch(Supervisor, "_watch", late)
+    patch(Supervisor, "_health_loop", never)
+
+
 @fault("exit-zero-is-stop", "takes a plugin's exit with status 0 as a stop (SV-6)")
 def _() -> None:
     watch = Supervisor._watch
@@ -903,6 +978,16 @@ def _() -> None:
 @fault("no-backoff", "restarts a failed plugin at once (SV-8)")
 def _() -> None:
     patch(Supervisor, "_backoff_delay", lambda self: 0.0)
+
+
+@fault("backoff-too-long", "waits 500 ms more than the backoff allows before a restart (SV-8)")
+def _() -> None:
+    def longer(self: Supervisor) -> float:
+        config = self.config
+        ceiling = min(config.backoff_max_s, config.backoff_base_s * 2 ** (self._consecutive - 1))
+        return ceiling + 0.5
+
+    patch(Supervisor, "_backoff_delay", longer)
 
 
 @fault("no-circuit-breaker", "never opens a plugin's circuit (SV-11, SE-4)")
@@ -989,6 +1074,22 @@ def _() -> None:
             os.kill(self.process.pid, sig)
 
     patch(LaunchedPlugin, "_signal_group", process_only)
+
+
+@fault("stop-waits-tripled", "waits three times each wait of the stop sequence (SV-22)")
+def _() -> None:
+    config = adapter_convert.supervisor_config
+
+    def tripled(policy: Any, base: Any = None) -> Any:
+        made = config(policy, base)
+        return dataclasses.replace(
+            made,
+            shutdown_timeout_s=3 * made.shutdown_timeout_s,
+            exit_grace_s=3 * made.exit_grace_s,
+            term_grace_s=3 * made.term_grace_s,
+        )
+
+    patch(adapter_convert, "supervisor_config", tripled)
 
 
 @fault("never-sigkill", "escalates to SIGTERM at most, then leaves the plugin running (SV-14)")
