@@ -299,6 +299,8 @@ class FakePlugin:
         return reply.configuration
 
     def url(self, path: str) -> str:
+        """The plugin's ``path`` under the host's HTTP front, which the case then needs."""
+        self.target.require(Capability.HTTP_FRONT)
         return f"{self.target.http_base_url}/plugins/{self.plugin_id}{path}"
 
     def kill(self, pid: int | None = None, sig: signal.Signals = signal.SIGKILL) -> int:
@@ -384,8 +386,8 @@ class HostTarget:
 
     @property
     def http_base_url(self) -> str:
-        """Where the host's HTTP front listens; a case that needs one requires it here."""
-        self.require(Capability.HTTP_FRONT)
+        """Where the host's HTTP front listens; "" when it has none. http() and
+        FakePlugin.url() require the front (Capability.HTTP_FRONT)."""
         return self.adapter.info.http_base_url.rstrip("/")
 
     @property
