@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pluginconf.host.launcher import LaunchSpec
-from pluginconf.protocol.constants import DEFAULT_MAGIC_COOKIE, MagicCookie
+from pluginconf.protocol.constants import DEFAULT_MAGIC_COOKIE, ENV_UNIX_SOCKET_DIR, MagicCookie
 from pluginconf.protocol.handshake import PROTOCOL_GRPC
 from pluginconf.runner.arguments import DEFAULT_HOST_MAX_BODY, DEFAULT_MAX_BODY
 from pluginconf.runner.model import Profile
@@ -86,12 +87,19 @@ class PluginSuiteOptions:
         """The LaunchSpec the target's host would use, with ``changes`` applied.
 
         The target's own environment (Vault's AutoMTLS switch, say) comes first, then the
-        options' and the changes'. Under ``--auto-mtls always`` every launch sets
-        PLUGIN_CLIENT_CERT unless a change says otherwise. ``tmpdir`` becomes the plugin's
-        TMPDIR: the suite removes it after the process, and with it whatever the plugin left
-        in its temporary directory.
+        options' and the changes'; pytest's variables are removed, and so is
+        PLUGIN_UNIX_SOCKET_DIR when the target's host does not set it. Under ``--auto-mtls
+        always`` every launch sets PLUGIN_CLIENT_CERT unless a change says otherwise.
+        ``tmpdir`` becomes the plugin's TMPDIR: the suite removes it after the process, and
+        with it whatever the plugin left in its temporary directory.
         """
-        env: dict[str, str | None] = dict(self.target.env)
+        # No host passes a test runner's variables on; some plugins change behaviour on them.
+        env: dict[str, str | None] = {
+            name: None for name in os.environ if name.startswith("PYTEST_")
+        }
+        if not self.target.sets_unix_socket_dir:
+            env[ENV_UNIX_SOCKET_DIR] = None
+        env.update(self.target.env)
         env.update(self.env)
         if tmpdir is not None:
             env["TMPDIR"] = tmpdir

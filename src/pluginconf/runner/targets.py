@@ -52,6 +52,10 @@ class Target:
     # The go-plugin protocol the application's plugins speak: grpc, or netrpc (Mattermost),
     # of which the suite checks only what needs no call.
     protocol: str = "grpc"
+    # Whether that host sets PLUGIN_UNIX_SOCKET_DIR. go-plugin's client sets it only for a
+    # RunnerFunc (1.5.0 and later), which the applications' hosts do not use for ordinary
+    # plugins: under their targets the suite does not set it either, and TR-1 does not apply.
+    sets_unix_socket_dir: bool = True
 
     @property
     def go_plugin_based(self) -> bool:
@@ -100,6 +104,7 @@ TARGETS: tuple[Target, ...] = (
         decisive=GO_PLUGIN_RULES,
         source="hashicorp/terraform internal/plugin/serve.go (Handshake), internal/plugin/"
         "plugin.go (VersionedPlugins), internal/command/meta_providers.go (AutoMTLS)",
+        sets_unix_socket_dir=False,
     ),
     Target(
         name="vault",
@@ -114,6 +119,7 @@ TARGETS: tuple[Target, ...] = (
         source="hashicorp/vault sdk/plugin/serve.go (HandshakeConfig), sdk/plugin/"
         "plugin_v5.go, sdk/helper/pluginutil/run_config.go (environment)",
         env=(("VAULT_PLUGIN_AUTOMTLS_ENABLED", "true"), ("VAULT_PLUGIN_METADATA_MODE", "false")),
+        sets_unix_socket_dir=False,
     ),
     Target(
         name="vault-database",
@@ -127,6 +133,7 @@ TARGETS: tuple[Target, ...] = (
         source="hashicorp/vault sdk/database/dbplugin/v5/grpc_database_plugin.go "
         "(handshakeConfig), v5/plugin_client.go (PluginSets, AutoMTLS)",
         env=(("VAULT_PLUGIN_AUTOMTLS_ENABLED", "true"), ("VAULT_PLUGIN_METADATA_MODE", "false")),
+        sets_unix_socket_dir=False,
     ),
     Target(
         name="nomad",
@@ -142,6 +149,7 @@ TARGETS: tuple[Target, ...] = (
         decisive=GO_PLUGIN_RULES,
         source="hashicorp/nomad plugins/base/plugin.go (Handshake), helper/pluginutils/loader/"
         "loader.go (dispensePlugin)",
+        sets_unix_socket_dir=False,
     ),
     Target(
         name="tflint",
@@ -156,6 +164,7 @@ TARGETS: tuple[Target, ...] = (
         decisive=GO_PLUGIN_RULES,
         source="terraform-linters/tflint-plugin-sdk plugin/host2plugin/plugin.go "
         "(handshakeConfig), plugin/host2plugin/client.go (NewClient)",
+        sets_unix_socket_dir=False,
     ),
     Target(
         name="waypoint",
@@ -170,6 +179,7 @@ TARGETS: tuple[Target, ...] = (
         decisive=GO_PLUGIN_RULES,
         source="hashicorp/waypoint-plugin-sdk internal/plugin/plugin.go (Handshake, Plugins), "
         "internal-shared/pluginclient/client.go (ClientConfig)",
+        sets_unix_socket_dir=False,
     ),
     Target(
         name="grafana",
@@ -181,6 +191,7 @@ TARGETS: tuple[Target, ...] = (
         auto_mtls=AutoMTLS.NEVER,
         decisive=GO_PLUGIN_RULES,
         source="grafana/grafana-plugin-sdk-go backend/grpcplugin (handshake, ProtocolVersion)",
+        sets_unix_socket_dir=False,
     ),
     Target(
         name="boundary",
@@ -191,6 +202,7 @@ TARGETS: tuple[Target, ...] = (
         auto_mtls=AutoMTLS.ALWAYS,
         decisive=GO_PLUGIN_RULES,
         source="hashicorp/boundary internal/plugin (HandshakeConfig, ClientConfig AutoMTLS)",
+        sets_unix_socket_dir=False,
     ),
     Target(
         name="mattermost",
@@ -205,6 +217,7 @@ TARGETS: tuple[Target, ...] = (
         source="mattermost/mattermost server/public/plugin api.go (handshake), supervisor.go "
         "(newSupervisor: no AllowedProtocols, so netrpc; no AutoMTLS; 3 s start timeout)",
         protocol="netrpc",
+        sets_unix_socket_dir=False,
     ),
 )
 
