@@ -123,7 +123,7 @@ async def test_a_plugin_that_cannot_start_is_shown_with_what_it_saw_at_its_start
     # At once (the host gave up), not after the wait's 30 s, with the variable and its value.
     assert "did not start: the host reports it failed" in result.message, result.message
     assert (
-        "PLUGIN_CLIENT_CERT is 'inherited-decoy': the value the host inherited, passed "
+        "PLUGIN_CLIENT_CERT='inherited-decoy': the value the host inherited, passed "
         "through though AutoMTLS is off; the host must remove it (HS-23)"
     ) in result.message, result.message
     assert "it refused to serve and exited with status 1: PLUGIN_CLIENT_CERT is set" in (

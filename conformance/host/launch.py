@@ -47,7 +47,7 @@ def check_findings(findings: list[EnvFinding], plugin: FakePlugin) -> None:
     for finding in findings:
         check(
             False,
-            f"plugin {plugin.plugin_id!r} was started with {finding.describe()}",
+            f"plugin {plugin.plugin_id!r}, at its start: {finding.describe()}",
             requirement=finding.requirement,
         )
 

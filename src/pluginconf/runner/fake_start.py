@@ -39,10 +39,17 @@ class EnvFinding:
     value: str | None  # None: not set
     problem: str
     requirement: str
+    # How the variables are shown, when the finding is about two of them.
+    shown: str = ""
 
     def describe(self) -> str:
-        shown = "is not set" if self.value is None else f"is {_show(self.value)}"
-        return f"{self.variable} {shown}: {self.problem} ({self.requirement})"
+        if self.shown:
+            shown = self.shown
+        elif self.value is None:
+            shown = f"{self.variable} unset"
+        else:
+            shown = f"{self.variable}={_show(self.value)}"
+        return f"{shown}: {self.problem} ({self.requirement})"
 
 
 def _inherited(key: str, value: str | None, inherited: Mapping[str, str]) -> bool:
@@ -94,10 +101,11 @@ def handshake_findings(env: Mapping[str, str], inherited: Mapping[str, str]) -> 
     ):
         found.append(
             EnvFinding(
-                f"{MIN_PORT} and {MAX_PORT}",
-                f"{low}, {high}",
+                MIN_PORT,
+                low,
                 "expected ports with 1 <= min <= max <= 65535",
                 "HS-3",
+                f"{MIN_PORT}={low!r} and {MAX_PORT}={high!r}",
             )
         )
     return found
