@@ -88,8 +88,8 @@ def test_known_failing_file(tmp_path):
         load_known_failing(str(listed), [c.id for c in CASES])
 
 
-def _reported(case, outcome, message="", known=None, judging=Judging(), violated=()):
-    judged = judge(case, outcome, message, violated, judging)
+def _reported(case, outcome, message="", known=None, judging=None, violated=()):
+    judged = judge(case, outcome, message, violated, judging or Judging())
     return report_for(
         case, judged.outcome, 0.1, judged.message, known, violated=judged.violated,
         origin=judged.origin,

@@ -3,8 +3,8 @@
     python tools/genrequirements.py           # write src/pluginconf/runner/requirements.json
     python tools/genrequirements.py --check   # exit 1 if the copy is stale
 
-The runner ships the requirements (id, binds, level, text, origin, since, rationale) so that `pluginconf list` and the
-reports can quote them without the repository's docs/ at hand.
+The runner ships the requirements (id, binds, level, text, origin, since, rationale) so that
+`pluginconf list` and the reports can quote them without the repository's docs/ at hand.
 """
 
 from __future__ import annotations

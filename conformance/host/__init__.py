@@ -7,6 +7,7 @@ the fakes observed (Observer), not on what the host says it did.
 
 # Reading order; the runner takes the cases from these modules, in this order.
 MODULES = (
+    "capabilities",
     "launch",
     "health",
     "dispatch",

@@ -4,11 +4,12 @@ A host declares its features in GetHostInfo. An adapter that sends no HostCapabi
 taken to support everything, as adapters did before the message existed. A host without an
 HTTP front (``http_base_url`` empty) has none, whatever it declares.
 
-A case that needs a feature the host lacks cannot check what it is about. Under a go-plugin
-target (a host built on go-plugin's client, which has no supervision, no circuit breaker and
-no HTTP front) it is skipped with the reason. Under the ``pluginconf`` target it fails: every
-rule counts there, and the host says itself that it does not meet the requirements the
-feature serves. The failure names those requirements.
+A case that needs a feature the host lacks cannot check what it is about: it is skipped with
+the reason. Some features the SPEC requires of every host (restarts, health checks, the
+circuit breaker, the HTTP front: ``required``); others only apply to a host that has them
+(AutoMTLS, HostAPI). One case, host/capabilities/declared, fails under the ``pluginconf``
+target for each required feature the host lacks, naming the requirements it serves; under a
+go-plugin target (a host built on go-plugin's client, which has none of them) it is skipped.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class _Feature:
     what: str  # what the host does when it has it
     requirements: tuple[str, ...]  # the requirements the feature serves (prefixes end with -)
     policy: tuple[str, ...] = ()  # HostPolicy fields (in seconds, as cases give them)
+    # Whether the SPEC requires the feature of every host, and the requirements that do.
+    required_by: tuple[str, ...] = ()
 
 
 class Capability(enum.Enum):
@@ -34,20 +37,23 @@ class Capability(enum.Enum):
         "restarts of crashed plugins",
         ("SV-8", "SV-9", "SV-10"),
         ("backoff_base_s", "backoff_max_s", "restart_limit", "restart_window_s"),
+        required_by=("SV-8", "SV-9", "SV-10"),
     )
     HEALTH_CHECKS = _Feature(
         "health_checks",
         "health checks of active plugins",
         ("SV-7",),
         ("health_interval_s", "health_timeout_s"),
+        required_by=("SV-7",),
     )
     CIRCUIT_BREAKER = _Feature(
         "circuit_breaker",
         "circuit breaker",
         ("SV-11", "SV-12", "SV-13", "SE-4"),
         ("breaker_threshold", "breaker_cooldown_s"),
+        required_by=("SV-11", "SV-12", "SV-13"),
     )
-    HTTP_FRONT = _Feature("http_front", "HTTP front", ("SE-", "SH-"))
+    HTTP_FRONT = _Feature("http_front", "HTTP front", ("SE-", "SH-"), required_by=("SE-1",))
     AUTO_MTLS = _Feature(
         "auto_mtls", "AutoMTLS", ("HS-5", "TLS-8", "TLS-9", "TLS-10"), ("auto_mtls",)
     )
@@ -64,6 +70,15 @@ class Capability(enum.Enum):
     @property
     def policy(self) -> tuple[str, ...]:
         return self.value.policy
+
+    @property
+    def required(self) -> bool:
+        """The SPEC requires it of every host (AutoMTLS and HostAPI are optional)."""
+        return bool(self.value.required_by)
+
+    @property
+    def required_by(self) -> tuple[str, ...]:
+        return self.value.required_by
 
     def serves(self, requirement: str) -> bool:
         return any(
