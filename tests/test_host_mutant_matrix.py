@@ -22,7 +22,7 @@ from pluginconf.runner.model import Outcome
 from pluginconf.runner.options import HostSuiteOptions
 from pluginconf.runner.registry import load_cases
 from pluginconf.runner.targets import target_named
-from pluginconf.runner.verdict import judge
+from pluginconf.runner.verdict import Judged, Judging, judge
 
 MUTANT = Path(__file__).resolve().parent / "mutants" / "host_mutant.py"
 MIB = 1024 * 1024
@@ -349,44 +349,69 @@ TARGET_VERDICTS = [
 ]
 
 
+# Cases that run differently under the two targets (not only judged differently): each
+# target gets a run of its own for them.
+PER_TARGET_CASES = {"host/capabilities/declared"}
+
+
 def _target_params() -> list[object]:
-    by_run: dict[tuple[tuple[str, ...], str], list[TargetVerdict]] = {}
+    by_faults: dict[tuple[str, ...], list[TargetVerdict]] = {}
     for verdict in TARGET_VERDICTS:
-        for target in ("pluginconf", "go-plugin"):
-            by_run.setdefault((verdict.faults, target), []).append(verdict)
+        by_faults.setdefault(verdict.faults, []).append(verdict)
     return [
-        pytest.param(faults, target, verdicts, id=f"{'+'.join(faults)}-{target}")
-        for (faults, target), verdicts in by_run.items()
+        pytest.param(faults, verdicts, id="+".join(faults))
+        for faults, verdicts in by_faults.items()
     ]
 
 
+def _problems(verdict: TargetVerdict, target: str, judged: Judged) -> list[str]:
+    wanted = verdict.go_plugin if target == "go-plugin" else verdict.pluginconf
+    problems = []
+    if judged.outcome is not wanted:
+        problems.append(f"reported {judged.outcome} under {target}, expected {wanted}")
+    if wanted is not Outcome.SKIPPED and not verdict.violated <= set(judged.violated):
+        problems.append(f"breaks {judged.violated}, expected {sorted(verdict.violated)}")
+    if target == "go-plugin" and verdict.message not in judged.message:
+        problems.append(f"the message lacks {verdict.message!r}")
+    return problems
+
+
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize(("faults", "target", "verdicts"), _target_params())
+@pytest.mark.parametrize(("faults", "verdicts"), _target_params())
 async def test_a_broken_host_is_judged_by_the_rules_of_its_target(
-    faults: tuple[str, ...], target: str, verdicts: list[TargetVerdict]
+    faults: tuple[str, ...], verdicts: list[TargetVerdict]
 ):
-    options = HostSuiteOptions(
-        command=(sys.executable, str(MUTANT), *faults),
-        start_timeout_s=30,
-        target=target_named(target),
-    )
+    """Each case runs once, under --target go-plugin, and its result is judged as both
+    targets would judge it: the targets differ in which origins decide, not in what the
+    cases do (but for PER_TARGET_CASES, which run under each target)."""
     by_id = {c.id: c for c in CASES}
     wrong = {}
-    async with HostSuiteSession(options) as session:
-        for verdict in verdicts:
-            case = by_id[verdict.case_id]
-            result = await session.run(case)
-            judged = judge(case, result.outcome, result.message, result.violated, options.judging)
-            wanted = verdict.go_plugin if target == "go-plugin" else verdict.pluginconf
-            problems = []
-            if judged.outcome is not wanted:
-                problems.append(f"reported {judged.outcome}, expected {wanted}")
-            if wanted is not Outcome.SKIPPED and not verdict.violated <= set(judged.violated):
-                problems.append(f"breaks {judged.violated}, expected {sorted(verdict.violated)}")
-            if target == "go-plugin" and verdict.message not in judged.message:
-                problems.append(f"the message lacks {verdict.message!r}")
-            if problems:
-                wrong[case.id] = "; ".join(problems) + f"\n{judged.message[:1500]}"
+    runs = [("go-plugin", [v for v in verdicts if v.case_id not in PER_TARGET_CASES], True)]
+    per_target = [v for v in verdicts if v.case_id in PER_TARGET_CASES]
+    if per_target:
+        runs += [("go-plugin", per_target, False), ("pluginconf", per_target, False)]
+    for target, chosen, judge_both in runs:
+        if not chosen:
+            continue
+        options = HostSuiteOptions(
+            command=(sys.executable, str(MUTANT), *faults),
+            start_timeout_s=30,
+            target=target_named(target),
+        )
+        async with HostSuiteSession(options) as session:
+            for verdict in chosen:
+                case = by_id[verdict.case_id]
+                result = await session.run(case)
+                judgings = {target: options.judging}
+                if judge_both:
+                    judgings["pluginconf"] = Judging()
+                for name, judging in judgings.items():
+                    judged = judge(case, result.outcome, result.message, result.violated, judging)
+                    problems = _problems(verdict, name, judged)
+                    if problems:
+                        wrong[f"{case.id} ({name})"] = (
+                            "; ".join(problems) + f"\n{judged.message[:1500]}"
+                        )
     assert not wrong, wrong
 
 
