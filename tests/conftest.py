@@ -148,3 +148,10 @@ async def launch_plugin() -> AsyncIterator[Launcher]:
     yield _launch
     for plugin in launched:
         await plugin.stop()
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: three workers per CPU. Most of a test's time is spent waiting on the
+    processes it started (a plugin's exit, a host's restart backoff, a guard that must be
+    generous), not computing, and the suite's verdicts do not depend on load."""
+    return 3 * (os.cpu_count() or 1)

@@ -5,16 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from pluginconf.runner.registry import load_cases
 
 PLUGINCONF = [sys.executable, "-m", "pluginconf"]
 MUTANT = [sys.executable, str(Path(__file__).parent / "mutants" / "reference_mutant.py")]
-REPORT_KEYS = {"suite", "target", "profile", "summary", "cases"}
-SUMMARY_KEYS = {"passed", "failed", "skipped", "xfailed", "xpassed", "errors", "duration_s"}
-CASE_KEYS = {"id", "requirement", "level", "outcome", "duration_s", "message"}
 
 
 def run(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -25,33 +21,6 @@ def run(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
-
-
-def test_the_whole_suite_passes_against_the_reference_plugin(tmp_path):
-    report_path = tmp_path / "report.json"
-    junit_path = tmp_path / "junit.xml"
-    result = run("plugin", "-n", "2", "--json", str(report_path), "--junit-xml", str(junit_path))
-    assert result.returncode == 0, result.stdout + result.stderr
-    report = json.loads(report_path.read_text())
-    assert set(report) >= REPORT_KEYS
-    assert report["suite"] == "plugin"
-    assert report["target"] == ["pluginconf", "reference-plugin"]
-    assert report["profile"] == "sdk"
-    assert set(report["summary"]) >= SUMMARY_KEYS
-    ids = [case["id"] for case in report["cases"]]
-    assert ids == [case.id for case in load_cases("plugin")]
-    for case in report["cases"]:
-        assert set(case) >= CASE_KEYS
-        assert case["requirement"] and case["level"] in ("MUST", "SHOULD")
-    skipped = {c["id"] for c in report["cases"] if c["outcome"] == "skipped"}
-    # The reference plugin listens on unix: the tcp cases do not apply to it.
-    assert skipped == {"plugin/transport/tcp-port-range", "plugin/transport/tcp-bad-port-range"}
-    assert report["summary"]["failed"] == 0 and report["summary"]["errors"] == 0
-    assert report["summary"]["passed"] == len(ids) - len(skipped)
-    closing = result.stdout.strip().splitlines()[-1]
-    assert closing == f"{len(ids) - 2} passed, 0 failed, 2 skipped"
-    suite = ET.parse(junit_path).getroot().find("testsuite")
-    assert suite is not None and int(suite.get("tests", "0")) == len(ids)
 
 
 def test_the_reference_plugin_on_tcp_passes_the_tcp_cases(tmp_path):
