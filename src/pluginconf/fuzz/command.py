@@ -9,6 +9,7 @@ and writes the JSON report. Exit 0: no property failed; 1: a property failed; 2:
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import shlex
 import sys
@@ -147,6 +148,8 @@ def _pytest_args(args: argparse.Namespace, fuzz: FuzzConfig, seed: int, workdir:
     ini.write_text("[pytest]\n", encoding="utf-8")
     out = [
         "-c", str(ini), "--rootdir", workdir, workdir,
+        # pytest's own temporary directories go with the run's, not into TMPDIR.
+        "--basetemp", os.path.join(workdir, "basetemp"),
         "-p", "pluginconf.fuzz.pytest_plugin",
         "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:asyncio",
         "-p", "no:randomly", "--capture", "no",

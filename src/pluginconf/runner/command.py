@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 
+import psutil
 import pytest
 
 from pluginconf.runner.arguments import DEFAULT_HOST_MAX_BODY, DEFAULT_MAX_BODY
@@ -176,12 +177,18 @@ class _Terminated(BaseException):
 
 @contextlib.contextmanager
 def _sigterm_interrupts() -> Iterator[list[str]]:
-    """While the run lasts, SIGTERM interrupts it like SIGINT; the list names the signal."""
+    """While the run lasts, SIGTERM interrupts it as a terminal's Ctrl-C does; the list
+    names the signal. The workers (xdist) get SIGINT too, so that each ends its case through
+    its own clean-up (asyncio.Runner cancels the case on SIGINT) instead of being killed with
+    its plugin processes and directories left behind; then this process gets it."""
     received: list[str] = []
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         received.append("SIGTERM")
-        raise KeyboardInterrupt
+        for child in psutil.Process().children():
+            with contextlib.suppress(psutil.Error):
+                child.send_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
 
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
@@ -246,6 +253,8 @@ def _run_suite(args: argparse.Namespace, run: _Run, max_body: int) -> int:
         ini.write_text("[pytest]\n", encoding="utf-8")
         pytest_args = [
             "-c", str(ini), "--rootdir", workdir, workdir,
+            # pytest's own temporary directories go with the run's, not into TMPDIR.
+            "--basetemp", os.path.join(workdir, "basetemp"),
             "-p", "pluginconf.runner.pytest_plugin",
             "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:asyncio",
             "--capture", "no",  # the console writes to the real stdout while cases run
