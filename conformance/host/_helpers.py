@@ -12,14 +12,12 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import grpc
-from google.protobuf.json_format import ParseDict
-from google.protobuf.message import Message
 
 from pluginconf.control import control_pb2
 from pluginconf.runner import expect, fail
-from pluginconf.runner.host_target import FakePlugin, HostTarget, describe_status
+from pluginconf.runner.host.fake_plugin import FakePlugin, describe_error, describe_status
+from pluginconf.runner.host.target import HostTarget
 from pluginconf.runner.model import CaseFailed
-from pluginconf.runner.observer import Observed
 from pluginconf.v1 import hooks_pb2
 
 NON_BMP = "🧩𝄞𠀋"  # outside the Basic Multilingual Plane (4 bytes each in UTF-8)
@@ -29,16 +27,6 @@ def make_post(message: str = "hello", **fields: Any) -> hooks_pb2.Post:
     base: dict[str, Any] = {"id": "post-1", "channel_id": "c1", "user_id": "u1"}
     base.update(fields)
     return hooks_pb2.Post(message=message, **base)
-
-
-def received(event: Observed, message_type: type[Message]) -> Any:
-    """The request a fake recorded in a ``call`` event, as the message it received."""
-    return ParseDict(event.get("request", {}), message_type())
-
-
-def describe_error(error: control_pb2.HostError) -> str:
-    text = f"{error.kind}: {error.message}"
-    return f"{text} (code {error.code})" if error.code else text
 
 
 def command_answer(

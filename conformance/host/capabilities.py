@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pluginconf.runner import Profile, case, check, skip
-from pluginconf.runner.host_capabilities import Capability
-from pluginconf.runner.host_target import HostTarget
+from pluginconf.runner.host.capabilities import Capability
+from pluginconf.runner.host.target import HostTarget
 
 REQUIRED = tuple(c for c in Capability if c.required)
 

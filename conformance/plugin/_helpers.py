@@ -13,30 +13,24 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+import psutil
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2_grpc
 
+from pluginconf.goplugin import grpc_broker_pb2
 from pluginconf.host.client import health_problem
 from pluginconf.host.launcher import LaunchedPlugin
 from pluginconf.protocol.constants import GRPC_MAX_MESSAGE_BYTES
 from pluginconf.protocol.handshake import HandshakeLine
 from pluginconf.reference.generator import BLOCK_BYTES, iter_bytes
-from pluginconf.runner import expect
-from pluginconf.runner.fresh import FreshPlugin
-from pluginconf.runner.http import HTTPResponse, exchange
+from pluginconf.runner import expect, fail
+from pluginconf.runner.plugin.fresh import FreshPlugin
+from pluginconf.runner.plugin.http import HTTPResponse, exchange
 from pluginconf.runner.timing import ATTEMPTS, TimeVerdict, Yardstick, judge_time
 from pluginconf.v1 import hooks_pb2, hooks_pb2_grpc
 
 # HK-8: a non-empty lower_snake_case code.
 APP_ERROR_CODE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
-# The hooks are the methods of pluginconf.v1.Hooks but Implemented, as the protocol has them.
-ALL_HOOKS = tuple(
-    m.name
-    for m in hooks_pb2.DESCRIPTOR.services_by_name["Hooks"].methods
-    if m.name != "Implemented"
-)
-# Hooks that change what the process is (activation, deactivation): called on fresh ones only.
-LIFECYCLE_HOOKS = ("OnActivate", "OnDeactivate")
 NON_BMP = "🧩𝄞𠀋"  # outside the Basic Multilingual Plane (4 bytes each in UTF-8)
 
 
@@ -109,6 +103,32 @@ class Refusal:
         if not self.stderr.strip():
             problems.append("it wrote nothing on stderr")
         return problems
+
+
+async def announce(
+    stream: Any,
+    info: grpc_broker_pb2.ConnInfo,
+    *,
+    why: str,
+    requirement: str,
+    unserved: str | None = None,
+) -> None:
+    """Write ``info`` on a broker stream; fail with ``requirement`` if the plugin has ended it
+    (with ``unserved``, when given, if it never served the stream). Which error grpc raises
+    on such a write depends on timing, so the call's status decides."""
+    try:
+        await stream.write(info)
+    except (asyncio.InvalidStateError, grpc.aio.AioRpcError):
+        # grpc raises InvalidStateError for any call already finished, whatever its status:
+        # the status says how it ended.
+        code = await asyncio.wait_for(stream.code(), EXIT_GUARD_S)  # done: a deadlock guard
+        if code == grpc.StatusCode.OK:
+            fail(f"the plugin ended the broker stream {why}", requirement=requirement)
+        is_unserved = code == grpc.StatusCode.UNIMPLEMENTED
+        fail(
+            f"the broker stream failed {why}: {code.name}: {await stream.details()}",
+            requirement=unserved if is_unserved and unserved else requirement,
+        )
 
 
 def unix_sockets_in(*directories: str) -> list[str]:
@@ -348,3 +368,45 @@ def large_text(n_bytes: int) -> str:
     unit_bytes = len(unit.encode())
     text = unit * (n_bytes // unit_bytes)
     return text + "x" * (n_bytes - len(text.encode()))
+
+
+def left_running(group: list[psutil.Process], before: list[psutil.Process]) -> str:
+    """Which of a stopped plugin's process ``group`` and of its descendants noted ``before``
+    still run, one "pid command" each; "" when none do."""
+    left = {p.pid: p for p in group}
+    for child in before:
+        try:
+            if child.is_running() and child.status() != psutil.STATUS_ZOMBIE:
+                left[child.pid] = child
+        except psutil.Error:
+            continue
+    described = []
+    for pid, process in sorted(left.items()):
+        try:
+            described.append(f"{pid} {' '.join(process.cmdline())}")
+        except psutil.Error:
+            described.append(f"{pid} (gone while looking)")
+    return "; ".join(described)
+
+
+def expect_bounded_growth(
+    process: psutil.Process,
+    baseline: tuple[int, int],
+    between: str,
+    max_fds: int,
+    max_rss: int,
+    what: str = "",
+) -> None:
+    """Fail unless ``process``'s open descriptors and resident memory grew by at most
+    ``max_fds`` and ``max_rss`` bytes since ``baseline`` (descriptors, RSS), measured
+    ``between`` two calls ("call 200 and call 1000"); ``what`` names the calls made."""
+    fds, rss = process.num_fds(), process.memory_info().rss
+    suffix = f" ({what})" if what else ""
+    expect(
+        fds - baseline[0] <= max_fds,
+        f"open descriptors grew from {baseline[0]} to {fds} between {between}{suffix}",
+    )
+    expect(
+        rss - baseline[1] <= max_rss,
+        f"resident memory grew by {(rss - baseline[1]) / 2**20:.1f} MiB between {between}",
+    )

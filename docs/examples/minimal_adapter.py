@@ -25,7 +25,9 @@ import grpc
 from pluginconf.control import control_pb2, control_pb2_grpc
 from pluginconf.host.client import HookError
 from pluginconf.host.launcher import LaunchSpec
-from pluginconf.host.supervisor import StateEvent, Supervisor, SupervisorConfig
+from pluginconf.host.supervision.config import SupervisorConfig
+from pluginconf.host.supervision.states import StateEvent
+from pluginconf.host.supervision.supervisor import Supervisor
 
 APPLIED = ("start_timeout_ms", "restart_limit")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-# The sections' names, in the order they run (pluginconf.bench.sections, kept equal by a test).
+# The sections' names, in the order they run (kept equal to sections/registry.py by a test).
 SECTION_NAMES = ("hooks", "streams", "memory", "crash", "shutdown", "suites", "fuzz")
 
 

@@ -23,11 +23,11 @@ from pluginconf.bench.context import BenchContext, Section
 from pluginconf.bench.errors import BenchError
 from pluginconf.bench.figures import Figure
 from pluginconf.bench.report import bench_json, exit_status, figure_table, missed_lines
-from pluginconf.bench.sections import SECTIONS
+from pluginconf.bench.sections.registry import SECTIONS
 from pluginconf.bench.sizes import FULL, QUICK
 from pluginconf.host.client import HookError, NotServing
 from pluginconf.host.errors import LaunchError
-from pluginconf.runner.report import EXIT_USAGE, write_json
+from pluginconf.runner.reports.report import EXIT_USAGE, write_json
 
 EXIT_INTERRUPTED = 130
 

@@ -15,6 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def shown_in(value: float, unit: str) -> tuple[float, str]:
+    """``value`` and its unit as people read them: seconds under 1 s as ms, and the unit with
+    its space ("64 MiB", but "50/s")."""
+    if unit == "s" and abs(value) < 1:
+        return value * 1000, " ms"
+    return value, f" {unit}" if unit and not unit.startswith("/") else unit
+
+
 class TargetKind(enum.Enum):
     RATIO_AT_MOST = "ratio_at_most"  # value / baseline <= bound
     RATIO_AT_LEAST = "ratio_at_least"  # value / baseline >= bound
@@ -30,11 +38,7 @@ class Target:
     unit: str = ""
 
     def describe(self) -> str:
-        bound, unit = self.bound, self.unit
-        if unit and not unit.startswith("/"):  # "64 MiB", but "50/s"
-            unit = f" {unit}"
-        if self.unit == "s" and bound < 1:
-            bound, unit = bound * 1000, " ms"
+        bound, unit = shown_in(self.bound, self.unit)
         match self.kind:
             case TargetKind.RATIO_AT_MOST:
                 return f"<= {self.bound:g}x baseline"

@@ -8,18 +8,14 @@ from typing import Any
 
 from rich.table import Table
 
-from pluginconf.bench.figures import Figure
+from pluginconf.bench.figures import Figure, shown_in
 from pluginconf.bench.sizes import BenchSizes
-
-# Units shown on the console: seconds under 1 s as ms.
-_MS_UNITS = {"s"}
 
 
 def show(value: float, unit: str) -> str:
     """``value`` in ``unit`` for people: 0.00134 s is "1.34 ms"."""
-    if unit in _MS_UNITS and abs(value) < 1:
-        return f"{_number(value * 1000)} ms"
-    return f"{_number(value)}{unit if unit.startswith('/') else ' ' + unit}"
+    scaled, suffix = shown_in(value, unit)
+    return f"{_number(scaled)}{suffix}"
 
 
 def _number(value: float) -> str:

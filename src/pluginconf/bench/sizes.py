@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MIB = 1024 * 1024
+from pluginconf.units import MIB
 
 
 @dataclass(frozen=True)

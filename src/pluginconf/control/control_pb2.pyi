@@ -234,6 +234,7 @@ class HostPolicy(_message.Message):
     BREAKER_COOLDOWN_MS_FIELD_NUMBER: _builtins.int
     STOP_GRACE_MS_FIELD_NUMBER: _builtins.int
     AUTO_MTLS_FIELD_NUMBER: _builtins.int
+    MAX_REQUEST_BODY_BYTES_FIELD_NUMBER: _builtins.int
     start_timeout_ms: _builtins.int
     """handshake and first SERVING (HS-17, HL-6)"""
     hook_timeout_ms: _builtins.int
@@ -258,6 +259,10 @@ class HostPolicy(_message.Message):
     """
     auto_mtls: _builtins.bool
     """TLS-8"""
+    max_request_body_bytes: _builtins.int
+    """The request body limit of SE-7 for this plugin's HTTP exchanges; 0: the host's own
+    (none unless configured). A host without a configurable limit answers FAILED_PRECONDITION.
+    """
     def __init__(
         self,
         *,
@@ -273,10 +278,11 @@ class HostPolicy(_message.Message):
         breaker_cooldown_ms: _builtins.int = ...,
         stop_grace_ms: _builtins.int = ...,
         auto_mtls: _builtins.bool = ...,
+        max_request_body_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_mtls", b"auto_mtls", "backoff_base_ms", b"backoff_base_ms", "backoff_max_ms", b"backoff_max_ms", "breaker_cooldown_ms", b"breaker_cooldown_ms", "breaker_threshold", b"breaker_threshold", "health_interval_ms", b"health_interval_ms", "health_timeout_ms", b"health_timeout_ms", "hook_timeout_ms", b"hook_timeout_ms", "restart_limit", b"restart_limit", "restart_window_ms", b"restart_window_ms", "start_timeout_ms", b"start_timeout_ms", "stop_grace_ms", b"stop_grace_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_mtls", b"auto_mtls", "backoff_base_ms", b"backoff_base_ms", "backoff_max_ms", b"backoff_max_ms", "breaker_cooldown_ms", b"breaker_cooldown_ms", "breaker_threshold", b"breaker_threshold", "health_interval_ms", b"health_interval_ms", "health_timeout_ms", b"health_timeout_ms", "hook_timeout_ms", b"hook_timeout_ms", "max_request_body_bytes", b"max_request_body_bytes", "restart_limit", b"restart_limit", "restart_window_ms", b"restart_window_ms", "start_timeout_ms", b"start_timeout_ms", "stop_grace_ms", b"stop_grace_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

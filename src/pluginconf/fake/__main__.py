@@ -6,12 +6,12 @@ the problem on stderr and nothing on stdout.
 
 import sys
 
-from pluginconf.fake.scenario import load_from_argv
+from pluginconf.fake.scenario.load import load_from_argv
 
 
 def main() -> None:
     scenario = load_from_argv(sys.argv[1:])  # exits 2 on a bad scenario, 0 after --check
-    from pluginconf.fake.plugin import run  # gRPC and the SDK: only for a usable scenario
+    from pluginconf.fake.process import run  # gRPC and the SDK: only for a usable scenario
 
     run(scenario)
 

@@ -1,7 +1,8 @@
 """Running properties under Hypothesis: settings, seed, database, and what a failure left.
 
-A failure keeps what Hypothesis reported for the shrunk example (the failing call, or a
-state machine's steps) and its reproduction blob; ``reproduce`` rebuilds the exact example
+A property's run comes to a :class:`Result`, the record conformance cases have too; a failure
+keeps what Hypothesis reported for the shrunk example (the failing call, or a state
+machine's steps) and its reproduction blob; ``reproduce`` rebuilds the exact example
 from the blob, without the database or the seed.
 """
 
@@ -9,51 +10,39 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 import hypothesis
 from hypothesis import HealthCheck, Phase, settings
-from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
+from hypothesis.core import decode_failure
 from hypothesis.errors import DidNotReproduce
 from hypothesis.reporting import with_reporter
 
 from pluginconf.fuzz.context import FuzzContext
+from pluginconf.fuzz.database import open_database
 from pluginconf.fuzz.model import FuzzProperty, PropertyNotApplicable
+from pluginconf.runner.model import Outcome
+from pluginconf.runner.reports.result import Result
 
+_VERSION = re.compile(r"\d+(\.\d+)*")
 _BLOB = re.compile(r"@reproduce_failure\('([^']+)', b'([^']*)'\)")
-
-
-@dataclass(frozen=True)
-class Failure:
-    property: str  # full id: "plugin/serve-http/echo-roundtrip"
-    message: str  # the evidence of the shrunk example
-    example: str  # Hypothesis's account of the shrunk example
-    blob: str  # the reproduction blob ("" when Hypothesis gave none)
-    reproduce: str = ""  # the command line; filled in by the command
-
-
-@dataclass
-class PropertyRun:
-    property: str
-    examples: int = 0
-    duration_s: float = 0.0
-    failure: Failure | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class CampaignSettings:
     examples: int = 100
     seed: int | None = None
-    database: str | None = None  # a directory; None: no database
+    database: str | None = None  # a directory or a redis:// URL; None: no database
     reproduce: str | None = None  # a blob from an earlier failure
     # Hypothesis's own knobs for long campaigns; tests shrink less to stay fast.
     shrink: bool = True
+    # True: every property runs ``examples`` (an explicit --examples N); False: the costly
+    # ones run their share of it (the default campaign).
+    exact: bool = False
 
-
-def _database(path: str | None) -> ExampleDatabase | None:
-    return DirectoryBasedExampleDatabase(path) if path else None
+    def examples_of(self, prop: FuzzProperty) -> int:
+        return self.examples if self.exact else prop.examples(self.examples)
 
 
 def hypothesis_settings(prop: FuzzProperty, run: CampaignSettings) -> settings:
@@ -61,8 +50,8 @@ def hypothesis_settings(prop: FuzzProperty, run: CampaignSettings) -> settings:
     if run.shrink:
         phases.append(Phase.shrink)
     return settings(
-        max_examples=prop.examples(run.examples),
-        database=_database(run.database),
+        max_examples=run.examples_of(prop),
+        database=open_database(run.database),
         deadline=None,  # the properties bound their own waits
         print_blob=True,
         report_multiple_bugs=False,
@@ -73,9 +62,10 @@ def hypothesis_settings(prop: FuzzProperty, run: CampaignSettings) -> settings:
     )
 
 
-def run_property(prop: FuzzProperty, ctx: FuzzContext, run: CampaignSettings) -> PropertyRun:
-    """Run one property on ``ctx``'s target; the examples it ran and its failure, if any."""
-    result = PropertyRun(prop.full_id)
+def run_property(prop: FuzzProperty, ctx: FuzzContext, run: CampaignSettings) -> Result:
+    """Run one property on ``ctx``'s target: the examples it ran, and its failure, if any."""
+    failure: Result | None = None
+    notes: list[str] = []
     reported: list[str] = []
     before = ctx.examples
     start = time.monotonic()
@@ -97,15 +87,40 @@ def run_property(prop: FuzzProperty, ctx: FuzzContext, run: CampaignSettings) ->
         with with_reporter(lambda value: reported.append(str(value))):
             test()
     except DidNotReproduce:
-        result.notes.append("the example no longer fails: it passed when replayed")
+        notes.append("the example no longer fails: it passed when replayed")
     except PropertyNotApplicable as exc:
-        result.notes.append(f"not applicable: {exc}")
+        notes.append(f"not applicable: {exc}")
     except Exception as exc:  # PropertyFailed, a Hypothesis error, or anything the target raised
-        result.failure = _failure(prop, exc, reported)
-    finally:
-        result.examples = ctx.examples - before
-        result.duration_s = time.monotonic() - start
-    return result
+        failure = _failure(prop, exc, reported)
+    return replace(
+        failure or Result(prop.full_id, Outcome.PASSED),
+        examples=ctx.examples - before,
+        duration_s=time.monotonic() - start,
+        seed=run.seed,
+        notes=tuple(notes),
+    )
+
+
+def check_reproduce_blob(text: str) -> None:
+    """A --reproduce argument Hypothesis can replay here; ValueError (a usage error) saying
+    what one looks like and where it comes from otherwise."""
+    version, blob = _split_blob(text)
+    where = (
+        "expected HYPOTHESIS_VERSION:BASE64, as a failure prints it in its 'Reproduce' "
+        "command (--property ID --reproduce VERSION:BLOB), together with that --property"
+    )
+    if not _VERSION.fullmatch(version):
+        raise ValueError(f"--reproduce {text!r} is not a reproduce blob; {where}")
+    if version != hypothesis.__version__:
+        raise ValueError(
+            f"--reproduce {text!r}: the example was recorded by Hypothesis {version!r}, and "
+            f"this installation has {hypothesis.__version__}: replay it with that version of "
+            "Hypothesis"
+        )
+    try:
+        decode_failure(blob.encode())
+    except Exception:  # InvalidArgument, or whatever a blob of nonsense makes it raise
+        raise ValueError(f"--reproduce {text!r} is not a reproduce blob; {where}") from None
 
 
 def _split_blob(text: str) -> tuple[str, str]:
@@ -114,7 +129,8 @@ def _split_blob(text: str) -> tuple[str, str]:
     return (version, blob) if sep else (hypothesis.__version__, text)
 
 
-def _failure(prop: FuzzProperty, exc: BaseException, reported: list[str]) -> Failure:
+def _failure(prop: FuzzProperty, exc: BaseException, reported: list[str]) -> Result:
+    """The failed result ``exc`` makes: its evidence, the shrunk example and its blob."""
     exc, wrapper_notes, flaky = _unwrap(exc)
     notes: list[str] = [*getattr(exc, "__notes__", []), *wrapper_notes] or reported
     blob = ""
@@ -129,7 +145,9 @@ def _failure(prop: FuzzProperty, exc: BaseException, reported: list[str]) -> Fai
     message = str(exc) if isinstance(exc, AssertionError) else f"{type(exc).__name__}: {exc}"
     if flaky:
         message = f"{message}\n\n{flaky}"
-    return Failure(prop.full_id, message, "\n".join(example_notes), blob)
+    return Result(
+        prop.full_id, Outcome.FAILED, message, example="\n".join(example_notes), blob=blob
+    )
 
 
 def _unwrap(exc: BaseException) -> tuple[BaseException, list[str], str]:

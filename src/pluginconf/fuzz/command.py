@@ -16,6 +16,8 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +25,34 @@ import pytest
 from rich.console import Console
 from rich.markup import escape
 
-from pluginconf.fuzz.model import FuzzTarget
-from pluginconf.fuzz.pytest_plugin import NODE_PREFIX, FuzzConfig, build_fuzz_config, result_of
+from pluginconf.fuzz.campaign import CampaignSettings
+from pluginconf.fuzz.model import FuzzProperty, FuzzTarget
+from pluginconf.fuzz.pytest_plugin import (
+    NODE_PREFIX,
+    RESULT_PROPERTY,
+    FuzzConfig,
+    build_fuzz_config,
+)
 from pluginconf.fuzz.registry import load_properties
-from pluginconf.runner.preflight import PreflightError, check_target
-from pluginconf.runner.report import EXIT_FAILURES, EXIT_USAGE, write_json
+from pluginconf.fuzz.report import fuzz_report
+from pluginconf.fuzz.shard import parse_shard
+from pluginconf.runner.cli.preflight import PreflightError, check_target
+from pluginconf.runner.reports.report import EXIT_FAILURES, EXIT_USAGE, write_json
+from pluginconf.runner.reports.result import Result, carried
 from pluginconf.runner.targets import DEFAULT_TARGET
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    return f"{count} {word if count == 1 else (words or word + 's')}"
+
+
+def examples_each(properties: Sequence[FuzzProperty], campaign: CampaignSettings) -> str:
+    """How many examples each property runs: without --examples, the costly ones a share."""
+    text = f"{plural(campaign.examples, 'example')} each"
+    shares = [f"{p.full_id} {campaign.examples_of(p)}" for p in properties if p.scale != 1]
+    if shares and not campaign.exact:
+        text += f", but {', '.join(shares)} (each example starts processes; --examples N runs N)"
+    return text
 
 
 def _usage(message: str) -> int:
@@ -38,7 +62,7 @@ def _usage(message: str) -> int:
 
 def list_properties(target: FuzzTarget) -> int:
     for prop in load_properties(target):
-        share = "" if prop.scale == 1 else f"  ({prop.scale:g} x --examples)"
+        share = "" if prop.scale == 1 else f"  ({prop.scale:g} x the default 100 examples)"
         profile = f"  {prop.profile}" if target is FuzzTarget.PLUGIN else ""
         print(f"{prop.full_id}{profile}{share}  [{' '.join(prop.requirements)}]")
         print(textwrap.fill(prop.summary, 100, initial_indent="    ", subsequent_indent="    "))
@@ -50,7 +74,7 @@ class FuzzConsole:
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self.results: list[dict[str, Any]] = []
+        self.results: list[Result] = []
         self.errors: list[str] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -58,26 +82,25 @@ class FuzzConsole:
             if report.failed and report.nodeid.startswith(NODE_PREFIX):
                 self.errors.append(f"{report.nodeid}: {report.longreprtext}")
             return
-        result = result_of(report)
+        result = carried(report, RESULT_PROPERTY)
         if result is None:
             self.errors.append(f"{report.nodeid}: {report.longreprtext}")
             return
         self.results.append(result)
-        failed = result["failure"] is not None
-        rate = result["examples"] / result["duration_s"] if result["duration_s"] else 0.0
-        mark = "[red]FAILED[/red]" if failed else "[green]ok[/green]"
-        notes = "".join(f"; {note}" for note in result.get("notes", []))
+        rate = result.examples / result.duration_s if result.duration_s else 0.0
+        mark = "[red]FAILED[/red]" if result.failed else "[green]ok[/green]"
+        notes = "".join(f"; {note}" for note in result.notes)
         self.console.print(
-            f"{mark} {escape(result['property'])}  seed {result['seed']}: "
-            f"{result['examples']} examples in {result['duration_s']:.1f}s ({rate:.1f}/s)"
-            + escape(notes)
+            f"{mark} {escape(result.id)}  seed {result.seed}: "
+            f"{plural(result.examples, 'example')} in {result.duration_s:.1f}s "
+            f"({rate:.1f}/s)" + escape(notes)
         )
 
 
-def reproduce_command(args: argparse.Namespace, failure: dict[str, Any]) -> str:
-    words = ["pluginconf", "fuzz", args.suite, "--property", failure["property"]]
-    if failure["blob"]:
-        words += ["--reproduce", failure["blob"]]
+def reproduce_command(args: argparse.Namespace, failure: Result) -> str:
+    words = ["pluginconf", "fuzz", args.suite, "--property", failure.id]
+    if failure.blob:
+        words += ["--reproduce", failure.blob]
     if args.profile:
         words += ["--profile", args.profile]
     if args.target_name != DEFAULT_TARGET:
@@ -97,6 +120,17 @@ def run_fuzz(args: argparse.Namespace) -> int:
     if args.list:
         return list_properties(target)
     command: list[str] = list(args.target)
+    # --shard: the machines of one campaign must agree on its seed; a random one could not.
+    if args.shard is not None and args.seed is None:
+        try:
+            count = parse_shard(args.shard).count
+        except ValueError as exc:
+            return _usage(str(exc))
+        if count > 1:
+            return _usage(
+                f"--shard {args.shard}: give every shard the same --seed, so that the shards "
+                "draw distinct seeds of one campaign"
+            )
     seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
     try:
         fuzz = build_fuzz_config(
@@ -114,6 +148,7 @@ def run_fuzz(args: argparse.Namespace) -> int:
             app_target=args.target_name,
             magic_cookie=args.magic_cookie,
             protocol_versions=args.protocol_versions,
+            shard=args.shard,
         )
         check_target(fuzz.options)
     except ValueError as exc:
@@ -123,22 +158,41 @@ def run_fuzz(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     console = Console(highlight=False, soft_wrap=True)
     console.print(
-        f"pluginconf fuzz {args.suite}: {len(fuzz.properties)} properties, "
-        f"{args.examples} examples each, seed {seed}, {fuzz.shares} worker(s)"
-        + (f", database {args.db}" if args.db else "")
+        f"pluginconf fuzz {args.suite}: {plural(len(fuzz.properties), 'property', 'properties')}"
+        f", {examples_each(fuzz.properties, fuzz.campaign)}, seed {seed}, "
+        f"{plural(fuzz.shares, 'worker')}" + (f", database {args.db}" if args.db else "")
     )
+    if args.shard is not None:
+        first = fuzz.shard.first_share(fuzz.shares)
+        console.print(
+            f"shard {fuzz.shard}: shares {first + 1}-{first + fuzz.shares} of "
+            f"{fuzz.shard.total_shares(fuzz.shares)}, seeds {seed + first}-"
+            f"{seed + first + fuzz.shares - 1}"
+        )
     reporter = FuzzConsole(console)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="pluginconf-fuzz-") as workdir:
         status = pytest.main(_pytest_args(args, fuzz, seed, workdir), plugins=[reporter])
     duration = time.monotonic() - started
-    report = _report(args, fuzz, seed, reporter.results, duration)
-    _print_failures(console, report, reporter.errors)
+    failures = [
+        replace(r, reproduce=reproduce_command(args, r)) for r in reporter.results if r.failed
+    ]
+    report = fuzz_report(
+        target=args.suite,
+        command=fuzz.options.report_target,
+        seed=seed,
+        workers=fuzz.shares,
+        results=reporter.results,
+        failures=failures,
+        duration_s=duration,
+        shard=str(fuzz.shard) if args.shard is not None else None,
+    )
+    _print_failures(console, report, failures, reporter.errors)
     if args.json:
         write_json(args.json, report)
     if status == pytest.ExitCode.USAGE_ERROR:
         return EXIT_USAGE
-    if report["failures"] or reporter.errors or status not in (0, 1):
+    if failures or reporter.errors or status not in (0, 1):
         return EXIT_FAILURES
     return 0
 
@@ -155,14 +209,17 @@ def _pytest_args(args: argparse.Namespace, fuzz: FuzzConfig, seed: int, workdir:
         "-p", "no:randomly", "--capture", "no",
         "--pluginconf-fuzz", args.suite,
         "--pluginconf-fuzz-cmd", shlex.join(args.target) if args.target else "reference",
-        "--pluginconf-fuzz-examples", str(args.examples),
         "--pluginconf-fuzz-seed", str(seed),
         "--pluginconf-fuzz-shares", str(fuzz.shares),
         "--pluginconf-fuzz-max-body", str(args.max_body),
         "--pluginconf-fuzz-start-timeout", str(args.start_timeout),
     ]  # fmt: skip
+    if args.examples is not None:
+        out += ["--pluginconf-fuzz-examples", str(args.examples)]
     if args.db:
         out += ["--pluginconf-fuzz-db", args.db]
+    if args.shard is not None:
+        out += ["--pluginconf-fuzz-shard", args.shard]
     for pattern in args.property:
         out += ["--pluginconf-fuzz-property", pattern]
     if args.reproduce:
@@ -179,48 +236,22 @@ def _pytest_args(args: argparse.Namespace, fuzz: FuzzConfig, seed: int, workdir:
     return out
 
 
-def _report(
-    args: argparse.Namespace,
-    fuzz: FuzzConfig,
-    seed: int,
-    results: list[dict[str, Any]],
-    duration: float,
-) -> dict[str, Any]:
-    examples = sum(r["examples"] for r in results)
-    failures = []
-    for r in results:
-        if r["failure"] is not None:
-            failure = dict(r["failure"])
-            failure["seed"] = r["seed"]
-            failure["reproduce"] = reproduce_command(args, failure)
-            failures.append(failure)
-    return {
-        "target": args.suite,
-        "command": fuzz.options.report_target,
-        "examples": examples,
-        "examples_per_s": round(examples / duration, 2) if duration else 0.0,
-        "seed": seed,
-        "workers": fuzz.shares,
-        "duration_s": round(duration, 3),
-        "properties": results,
-        "failures": failures,
-    }
-
-
-def _print_failures(console: Console, report: dict[str, Any], errors: list[str]) -> None:
-    for failure in report["failures"]:
-        console.rule(f"[red]{escape(failure['property'])}[/red]")
-        console.print(escape(failure["message"]))
-        if failure["example"]:
-            console.print("\n[bold]Shrunk example[/bold]\n" + escape(failure["example"]))
-        console.print("\n[bold]Reproduce[/bold]\n  " + escape(failure["reproduce"]))
+def _print_failures(
+    console: Console, report: dict[str, Any], failures: list[Result], errors: list[str]
+) -> None:
+    for failure in failures:
+        console.rule(f"[red]{escape(failure.id)}[/red]")
+        console.print(escape(failure.message))
+        if failure.example:
+            console.print("\n[bold]Shrunk example[/bold]\n" + escape(failure.example))
+        console.print("\n[bold]Reproduce[/bold]\n  " + escape(failure.reproduce))
     for error in errors:
         console.rule("[red]error[/red]")
         console.print(escape(error))
-    failed = len(report["failures"])
+    failed = len(failures)
     passed = len(report["properties"]) - failed
     console.print(
-        f"{passed} passed, {failed} failed, {report['examples']} examples in "
+        f"{passed} passed, {failed} failed, {plural(report['examples'], 'example')} in "
         f"{report['duration_s']:.1f}s ({report['examples_per_s']:.1f} examples/s), "
         f"seed {report['seed']}"
     )

@@ -12,6 +12,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from pluginconf.fuzz.model import PropertyFailed
+from pluginconf.runner.interrupt import run_interruptibly
 
 T = TypeVar("T")
 
@@ -37,4 +38,4 @@ class FuzzContext:
             except TimeoutError:
                 raise PropertyFailed(f"{what} did not finish within {bound_s:g}s") from None
 
-        return self.runner.run(bounded())
+        return run_interruptibly(self.runner, bounded())

@@ -18,27 +18,37 @@ others (``--tx``). Each pytest process runs its items on one event loop, with on
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import shlex
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from pluginconf.fuzz.campaign import CampaignSettings, PropertyRun, run_property
+from pluginconf.fuzz.campaign import CampaignSettings, check_reproduce_blob, run_property
 from pluginconf.fuzz.context import FuzzContext
+from pluginconf.fuzz.database import check_database
 from pluginconf.fuzz.model import FuzzProperty, FuzzTarget
 from pluginconf.fuzz.registry import PropertySelectionError, load_properties, select
+from pluginconf.fuzz.shard import WHOLE, Shard, parse_shard
+from pluginconf.runner.cli.sizes import size_argument
 from pluginconf.runner.model import Profile
-from pluginconf.runner.options import HostSuiteOptions, PluginSuiteOptions
-from pluginconf.runner.pytest_plugin import REFERENCE_WORD, build_host_options, build_options
+from pluginconf.runner.options import (
+    HostSuiteOptions,
+    PluginSuiteOptions,
+    build_host_options,
+    build_options,
+)
+from pluginconf.runner.pytest_plugin import REFERENCE_WORD
+from pluginconf.runner.reports.result import attach
 from pluginconf.runner.targets import DEFAULT_TARGET
 
 NODE_PREFIX = "pluginconf-fuzz::"
 # The user property carrying a share's result, as JSON, to the controller and reports.
 RESULT_PROPERTY = "pluginconf-fuzz"
 DEFAULT_FUZZ_MAX_BODY = 4 * 1024 * 1024 + 64 * 1024
+# Without --examples: each property runs its share of this (FuzzProperty.scale).
+DEFAULT_EXAMPLES = 100
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,9 @@ class FuzzConfig:
     properties: list[FuzzProperty]
     campaign: CampaignSettings
     shares: int
+    # This machine's slice of the campaign (--shard): its shares are numbered after the
+    # other machines', so that each draws seeds of its own.
+    shard: Shard = WHOLE
 
 
 _CONFIG = pytest.StashKey[FuzzConfig]()
@@ -67,11 +80,11 @@ class TargetHolder:
             self._loop = asyncio.Runner()
             options = self._config.options
             if isinstance(options, HostSuiteOptions):
-                from pluginconf.fuzz.host_context import HostFuzzContext
+                from pluginconf.fuzz.host.context import HostFuzzContext
 
                 self._context = HostFuzzContext(self._loop, options)
             else:
-                from pluginconf.fuzz.plugin_context import PluginFuzzContext
+                from pluginconf.fuzz.plugin.context import PluginFuzzContext
 
                 self._context = PluginFuzzContext(self._loop, options)
         context: FuzzContext = self._context
@@ -100,15 +113,18 @@ class FuzzItem(pytest.Item):
     def runtest(self) -> None:
         fuzz = self.config.stash[_CONFIG]
         base = fuzz.campaign
-        seed = None if base.seed is None else base.seed + self.share
-        examples = math.ceil(base.examples / fuzz.shares)
-        settings = CampaignSettings(examples, seed, base.database, base.reproduce, base.shrink)
+        share = fuzz.shard.first_share(fuzz.shares) + self.share
+        seed = None if base.seed is None else base.seed + share
+        examples = math.ceil(base.examples / fuzz.shard.total_shares(fuzz.shares))
+        settings = CampaignSettings(
+            examples, seed, base.database, base.reproduce, base.shrink, base.exact
+        )
         result = run_property(self.prop, self.config.stash[_TARGET].context(), settings)
-        self.user_properties.append((RESULT_PROPERTY, json.dumps(_as_json(result, seed))))
-        if result.failure is not None:
-            text = result.failure.message
-            if result.failure.example:
-                text += "\n\n" + result.failure.example
+        attach(self, RESULT_PROPERTY, result)
+        if result.failed:
+            text = result.message
+            if result.example:
+                text += "\n\n" + result.example
             raise PropertyFailure(text)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
@@ -118,27 +134,6 @@ class FuzzItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, None, self.name
-
-
-def _as_json(result: PropertyRun, seed: int | None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "property": result.property,
-        "seed": seed,
-        "examples": result.examples,
-        "duration_s": round(result.duration_s, 3),
-        "failure": asdict(result.failure) if result.failure is not None else None,
-        "notes": result.notes,
-    }
-    return out
-
-
-def result_of(report: pytest.TestReport) -> dict[str, Any] | None:
-    """The share's result a report carries, when it is one of ours."""
-    for name, value in report.user_properties:
-        if name == RESULT_PROPERTY:
-            parsed: dict[str, Any] = json.loads(str(value))
-            return parsed
-    return None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -152,14 +147,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"the plugin or host adapter (shell words); {REFERENCE_WORD!r} (default) for "
         "the bundled one",
     )
-    add("--pluginconf-fuzz-examples", type=int, default=100, metavar="N")
+    add("--pluginconf-fuzz-examples", type=int, default=None, metavar="N")
     add("--pluginconf-fuzz-seed", type=int, default=None, metavar="N")
     add("--pluginconf-fuzz-db", default=None, metavar="DIR")
     add("--pluginconf-fuzz-shares", type=int, default=1, metavar="N")
+    add("--pluginconf-fuzz-shard", default=None, metavar="I/N")
     add("--pluginconf-fuzz-property", action="append", default=[], metavar="GLOB")
     add("--pluginconf-fuzz-reproduce", default=None, metavar="BLOB")
     add("--pluginconf-fuzz-profile", choices=[p.value for p in Profile], default=None)
-    add("--pluginconf-fuzz-max-body", type=int, default=DEFAULT_FUZZ_MAX_BODY, metavar="BYTES")
+    add(
+        "--pluginconf-fuzz-max-body",
+        type=size_argument,
+        default=DEFAULT_FUZZ_MAX_BODY,
+        metavar="SIZE",
+    )
     add("--pluginconf-fuzz-start-timeout", type=float, default=60.0, metavar="SECONDS")
     add("--pluginconf-fuzz-no-shrink", action="store_true")
     add("--pluginconf-fuzz-target", default=DEFAULT_TARGET, metavar="NAME")
@@ -171,7 +172,7 @@ def build_fuzz_config(
     target_name: str,
     command: list[str],
     *,
-    examples: int,
+    examples: int | None,
     seed: int | None,
     database: str | None,
     shares: int,
@@ -184,14 +185,17 @@ def build_fuzz_config(
     app_target: str = DEFAULT_TARGET,
     magic_cookie: str | None = None,
     protocol_versions: str | None = None,
+    shard: str | None = None,
 ) -> FuzzConfig:
     """Check a run's settings; ValueError (with what to do) when they do not hold."""
-    if examples < 1:
+    if examples is not None and examples < 1:
         raise ValueError(f"--examples {examples}: give at least 1")
     if shares < 1:
         raise ValueError(f"-n {shares}: give at least 1 worker")
     if max_body < 0:
         raise ValueError(f"--max-body {max_body}: give a size in bytes, 0 or more")
+    slice_ = _check_shard(shard, seed, reproduce)
+    check_database(database)
     target = FuzzTarget(target_name)
     options: PluginSuiteOptions | HostSuiteOptions
     if target is FuzzTarget.HOST:
@@ -218,8 +222,31 @@ def build_fuzz_config(
         raise ValueError(f"no {target} property applies to the {chosen_profile} profile")
     if reproduce and len(properties) != 1:
         raise ValueError("--reproduce replays one property's example: select it with --property ID")
-    campaign = CampaignSettings(examples, seed, database, reproduce, shrink)
-    return FuzzConfig(target, options, properties, campaign, 1 if reproduce else shares)
+    if reproduce:
+        check_reproduce_blob(reproduce)
+    campaign = CampaignSettings(
+        DEFAULT_EXAMPLES if examples is None else examples,
+        seed,
+        database,
+        reproduce,
+        shrink,
+        exact=examples is not None,
+    )
+    return FuzzConfig(target, options, properties, campaign, 1 if reproduce else shares, slice_)
+
+
+def _check_shard(text: str | None, seed: int | None, reproduce: str | None) -> Shard:
+    if text is None:
+        return WHOLE
+    shard = parse_shard(text)
+    if reproduce:
+        raise ValueError(f"--shard {text}: --reproduce replays one example; leave --shard out")
+    if seed is None and shard.count > 1:
+        raise ValueError(
+            f"--shard {text}: give every shard the same --seed, so that the shards draw "
+            "distinct seeds of one campaign"
+        )
+    return shard
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -245,6 +272,7 @@ def pytest_configure(config: pytest.Config) -> None:
             app_target=config.getoption("pluginconf_fuzz_target"),
             magic_cookie=config.getoption("pluginconf_fuzz_magic_cookie"),
             protocol_versions=config.getoption("pluginconf_fuzz_protocol_versions"),
+            shard=config.getoption("pluginconf_fuzz_shard"),
         )
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None

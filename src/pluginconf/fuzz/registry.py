@@ -1,4 +1,4 @@
-"""Every fuzz property, and the selection a run makes of them."""
+"""Every fuzz property, checked against docs/SPEC.md, and the selection a run makes of them."""
 
 from __future__ import annotations
 
@@ -7,21 +7,40 @@ from collections.abc import Sequence
 
 from pluginconf.fuzz.model import FuzzProperty, FuzzTarget
 from pluginconf.runner.model import Profile
+from pluginconf.runner.spec import definition_problem
 
 
 class PropertySelectionError(ValueError):
     """A --property pattern matched nothing; the message lists what there is."""
 
 
+class PropertyDefinitionError(ValueError):
+    """A property is defined twice, or cites a requirement SPEC.md lacks or the other side's."""
+
+
 def load_properties(target: FuzzTarget) -> list[FuzzProperty]:
+    """Every property of ``target``, checked for unique ids and real requirements."""
     # Imported here: each target's properties pull in that target's machinery.
     if target is FuzzTarget.PLUGIN:
-        from pluginconf.fuzz.plugin_properties import PROPERTIES as PLUGIN_PROPERTIES
+        from pluginconf.fuzz.plugin.properties import PROPERTIES as PLUGIN_PROPERTIES
 
-        return list(PLUGIN_PROPERTIES)
-    from pluginconf.fuzz.host_machine import PROPERTIES as HOST_PROPERTIES
+        properties = list(PLUGIN_PROPERTIES)
+    else:
+        from pluginconf.fuzz.host.machine import PROPERTIES as HOST_PROPERTIES
 
-    return list(HOST_PROPERTIES)
+        properties = list(HOST_PROPERTIES)
+    check_properties(properties)
+    return properties
+
+
+def check_properties(properties: Sequence[FuzzProperty]) -> None:
+    """Each property's id is unique, and each SPEC id it cites exists in SPEC.md and binds
+    its target (the check the case registry makes of cases)."""
+    for target in {p.target for p in properties}:
+        mine = ((p.full_id, p.requirements) for p in properties if p.target is target)
+        problem = definition_problem("fuzz property", mine, target.value)
+        if problem is not None:
+            raise PropertyDefinitionError(problem)
 
 
 def select(

@@ -1,4 +1,5 @@
-"""The host side: launching, connecting to and stopping plugins."""
+"""The reference host: launching plugins (launcher), supervising them (supervision/), their
+HTTP front (http/) and the adapter the host suite drives (adapter/)."""
 
 from pluginconf.host.launcher import LaunchedPlugin, LaunchSpec, StopReport, launch, spawn
 

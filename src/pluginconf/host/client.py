@@ -17,7 +17,8 @@ import grpc
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from pluginconf.host.breaker import CircuitBreaker
+from pluginconf.host.errors import HostError
+from pluginconf.host.supervision.breaker import CircuitBreaker
 from pluginconf.protocol.constants import HEALTH_SERVICE_NAME
 from pluginconf.v1 import hooks_pb2, hooks_pb2_grpc
 
@@ -37,7 +38,7 @@ class ClientConfig:
     health_timeout_s: float = 3.0
 
 
-class HookError(Exception):
+class HookError(HostError):
     """A hook call that did not produce an answer. ``kind`` is the SPEC error kind (RR-3):
     this base class is "any other status"."""
 
@@ -66,7 +67,7 @@ class CircuitOpen(HookError):
     kind = "circuit_open"
 
 
-class NotServing(Exception):
+class NotServing(HostError):
     """The plugin did not report SERVING in time after starting."""
 
     kind = "not_serving"

@@ -13,9 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pluginconf.host.client import HookError
+from pluginconf.host.errors import HostError
 from pluginconf.host.hostapi import InMemoryHostAPI
 from pluginconf.host.launcher import LaunchSpec
-from pluginconf.host.supervisor import PluginState, Supervisor, SupervisorConfig
+from pluginconf.host.supervision.config import SupervisorConfig
+from pluginconf.host.supervision.states import PluginState
+from pluginconf.host.supervision.supervisor import Supervisor
 from pluginconf.v1 import hooks_pb2
 
 log = logging.getLogger("pluginconf.host.environment")
@@ -56,7 +59,7 @@ class FilterResult:
     steps: list[FilterStep] = field(default_factory=list)
 
 
-class AppErrorAnswer(Exception):
+class AppErrorAnswer(HostError):
     """The plugin answered with an application error."""
 
     kind = "app_error"

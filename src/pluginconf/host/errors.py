@@ -1,11 +1,21 @@
-"""Typed launch failures. Each message says what happened, what was expected, what to do."""
+"""The host's exceptions: one root, HostError, and the typed launch failures.
+
+Every exception the reference host raises derives from HostError (not to be confused with the
+control protocol's message ``control_pb2.HostError``, an error reported inside an answer).
+Each launch failure's message says what happened, what was expected, what to do.
+"""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 
 
-class LaunchError(Exception):
+class HostError(Exception):
+    """The root of every exception the reference host raises."""
+
+
+class LaunchError(HostError):
     """The plugin could not be started. Carries the command and, if it died, how.
 
     ``kind`` is the SPEC's error kind (HS-18, HS-20, HS-21, TLS-10), as reported in state
@@ -23,11 +33,11 @@ class LaunchError(Exception):
         exit_status: int | None = None,
         stderr_tail: str = "",
     ) -> None:
-        parts = [message, f"command: {' '.join(argv)}"]
+        parts = [message, f"command: {shlex.join(argv)}"]
         if line is not None:
             parts.append(f"handshake line: {line!r}")
         if exit_status is not None:
-            parts.append(f"exit status: {describe_status(exit_status)}")
+            parts.append(f"exit status: {describe_exit_status(exit_status)}")
         if stderr_tail:
             parts.append("stderr (last lines):\n  " + "\n  ".join(stderr_tail.splitlines()))
         super().__init__("\n".join(parts))
@@ -37,8 +47,8 @@ class LaunchError(Exception):
         self.stderr_tail = stderr_tail
 
 
-def describe_status(status: int) -> str:
-    """asyncio's returncode: negative means killed by that signal."""
+def describe_exit_status(status: int) -> str:
+    """A process's exit status (asyncio's returncode: negative means killed by that signal)."""
     if status < 0:
         import signal
 

@@ -86,7 +86,12 @@ class InMemoryHostAPI(hostapi_pb2_grpc.HostAPIServicer):
     async def Log(
         self, request: hostapi_pb2.LogRequest, context: Context
     ) -> hostapi_pb2.LogResponse:
-        level = hostapi_pb2.LogLevel.Name(request.level).removeprefix("LOG_LEVEL_").lower()
+        # HA-10: an unspecified level is info.
+        number = request.level or hostapi_pb2.LOG_LEVEL_INFO
+        try:
+            level = hostapi_pb2.LogLevel.Name(number).removeprefix("LOG_LEVEL_").lower()
+        except ValueError:
+            level = f"level {number}"
         self.logs.append(LogRecord(level, request.message, dict(request.fields)))
         return hostapi_pb2.LogResponse()
 

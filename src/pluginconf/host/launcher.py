@@ -2,7 +2,8 @@
 
 The plugin runs in its own process group (its own session), stdin from /dev/null, with the
 handshake environment and a private socket directory (mode 0700). Its handshake is read under
-a start timeout; every way that fails raises its own LaunchError subclass. Stderr, and stdout
+a start timeout and checked (handshake_checks.py); every way that fails raises its own
+LaunchError subclass. The channel to the plugin is opened by plugin_channel.py. Stderr, and stdout
 after the handshake, are drained continuously into logging, so the plugin never blocks on a
 full pipe; the last lines of stderr are kept for error messages.
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import os
 import shutil
@@ -27,29 +27,29 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import grpc
-from cryptography import x509
 
 from pluginconf.goplugin import grpc_controller_pb2, grpc_controller_pb2_grpc
 from pluginconf.host import errors
+from pluginconf.host.exec_hints import exec_failure
+from pluginconf.host.handshake_checks import HandshakeRefused, check_handshake
+from pluginconf.host.plugin_channel import (
+    TLSFailed,
+    accepts_connections,
+    channel_target,
+    open_channel,
+    wait_ready,
+)
 from pluginconf.protocol.constants import (
-    CORE_PROTOCOL_VERSION,
     DEFAULT_MAGIC_COOKIE,
     ENV_CLIENT_CERT,
     ENV_MAX_PORT,
     ENV_MIN_PORT,
     ENV_PROTOCOL_VERSIONS,
     ENV_UNIX_SOCKET_DIR,
-    TLS_SERVER_NAME,
     MagicCookie,
 )
-from pluginconf.protocol.handshake import (
-    NETWORKS,
-    PROTOCOL_GRPC,
-    HandshakeError,
-    HandshakeLine,
-    parse_handshake,
-)
-from pluginconf.protocol.mtls import CertificatePair, der_to_pem, generate_certificate
+from pluginconf.protocol.handshake import PROTOCOL_GRPC, HandshakeLine
+from pluginconf.protocol.mtls import CertificatePair, generate_certificate
 
 MAX_NOISE_LINES = 64
 _STDERR_TAIL_LINES = 20
@@ -202,111 +202,35 @@ class LaunchedPlugin:
             await asyncio.wait_for(self.process.wait(), 1.0)
 
     def _check(self, line: str) -> HandshakeLine:
-        parts = line.split("|")
-        if len(parts) >= 3 and parts[2] not in NETWORKS:
-            raise self._error(
-                errors.UnknownNetwork,
-                f"handshake network {parts[2]!r} is not one of {', '.join(NETWORKS)}",
-                line,
-            )
+        """The handshake line, checked against the spec (handshake_checks.py)."""
         try:
-            hs = parse_handshake(line)
-        except HandshakeError as exc:
-            problem = str(exc).split("; line was")[0]
-            if len(parts) == 6 and _parses("|".join(parts[:5])):
-                # Only field 6 is wrong: that is the certificate, a TLS matter (TLS-10).
-                raise self._error(errors.TLSError, problem, line) from None
-            raise self._error(
-                errors.MalformedHandshake,
-                f"malformed handshake: {problem}; expected "
-                "CORE|APP|NETWORK|ADDR|PROTOCOL[|CERT], e.g. 1|1|unix|/tmp/x/plugin.sock|grpc",
-                line,
-            ) from None
-        if hs.core_version != CORE_PROTOCOL_VERSION:
-            raise self._error(
-                errors.CoreVersionMismatch,
-                f"core protocol version {hs.core_version}, expected {CORE_PROTOCOL_VERSION}: "
-                "the plugin was built for an incompatible plugin system",
-                line,
-            )
-        if hs.app_version not in self.spec.protocol_versions:
-            offered = ", ".join(map(str, self.spec.protocol_versions))
-            raise self._error(
-                errors.AppVersionUnsupported,
-                f"app protocol version {hs.app_version} is not one this host supports "
-                f"({offered}); rebuild the plugin or the host for a common version",
-                line,
-            )
-        if hs.protocol != self.spec.protocol:
-            raise self._error(
-                errors.UnsupportedProtocol,
-                f"protocol {hs.protocol!r} is not supported; only {self.spec.protocol!r} is",
-                line,
-            )
-        if hs.network == "tcp" and not _is_loopback(hs.address):
-            raise self._error(
-                errors.MalformedHandshake,
-                f"tcp address {hs.address!r} is not a loopback IP literal (127.0.0.0/8 or ::1); "
-                "plugins must listen on loopback only",
-                line,
-            )
-        self._check_certificate(hs, line)
-        return hs
-
-    def _check_certificate(self, hs: HandshakeLine, line: str) -> None:
-        """Field 6 against what the host asked for (TLS-10, TLS-11)."""
-        if not self.spec.auto_mtls and hs.server_cert_der is not None:
-            raise self._error(
-                errors.TLSError,
-                "the handshake carries a server certificate (field 6) but the host did not "
-                "ask for AutoMTLS (PLUGIN_CLIENT_CERT unset)",
-                line,
-            )
-        if self.spec.auto_mtls and hs.server_cert_der is None:
-            raise self._error(
-                errors.TLSError,
-                "AutoMTLS was requested (PLUGIN_CLIENT_CERT set) but the handshake has no "
-                "server certificate in field 6",
-                line,
-            )
-        if hs.server_cert_der is not None:
-            try:
-                x509.load_der_x509_certificate(hs.server_cert_der)
-            except ValueError as exc:
-                raise self._error(
-                    errors.TLSError,
-                    f"field 6 is base64 but not a DER certificate: {exc}",
-                    line,
-                ) from None
+            return check_handshake(line, self.spec)
+        except HandshakeRefused as refused:
+            raise self._error(refused.error_class, refused.message, line) from None
 
     def target(self) -> str:
+        """The gRPC target of the plugin's handshake address."""
         assert self.handshake is not None
-        if self.handshake.network == "unix":
-            return f"unix:{self.handshake.address}"
-        return self.handshake.address
+        return channel_target(self.handshake)
 
     async def connect(self, options: Sequence[tuple[str, int | str]] = ()) -> grpc.aio.Channel:
         """Open the gRPC channel to the plugin and wait until it is ready."""
         assert self.handshake is not None
-        opts = list(options or self.spec.channel_options)
-        if self.client_cert is not None and self.handshake.server_cert_der is not None:
-            creds = grpc.ssl_channel_credentials(
-                root_certificates=der_to_pem(self.handshake.server_cert_der),
-                private_key=self.client_cert.key_pem,
-                certificate_chain=self.client_cert.cert_pem,
-            )
-            opts.append(("grpc.ssl_target_name_override", TLS_SERVER_NAME))
-            channel = grpc.aio.secure_channel(self.target(), creds, options=opts)
-        else:
-            channel = grpc.aio.insecure_channel(self.target(), options=opts)
+        channel = open_channel(
+            self.handshake, self.client_cert, options or self.spec.channel_options
+        )
+        tls = self.client_cert is not None
+        target = self.target()
         try:
-            await asyncio.wait_for(channel.channel_ready(), self.spec.connect_timeout_s)
-        except TimeoutError:
+            await asyncio.wait_for(
+                wait_ready(channel, self.handshake, tls), self.spec.connect_timeout_s
+            )
+        except (TimeoutError, TLSFailed):
             await channel.close(None)
-            if self.client_cert is not None and await _accepts_connections(self.handshake):
+            if tls and await accepts_connections(self.handshake):
                 raise self._error(
                     errors.TLSError,
-                    f"{self.target()} accepts connections but no TLS session was established "
+                    f"{target} accepts connections but no TLS session was established "
                     f"within {self.spec.connect_timeout_s:g}s: the plugin must serve TLS with "
                     "the certificate of its handshake and accept the host's "
                     "(PLUGIN_CLIENT_CERT)",
@@ -314,7 +238,7 @@ class LaunchedPlugin:
                 ) from None
             raise self._error(
                 errors.AddressUnreachable,
-                f"could not connect to {self.target()} within {self.spec.connect_timeout_s:g}s",
+                f"could not connect to {target} within {self.spec.connect_timeout_s:g}s",
                 self.handshake.format(),
             ) from None
         self.channel = channel
@@ -393,32 +317,6 @@ class LaunchedPlugin:
         shutil.rmtree(self.socket_dir, ignore_errors=True)
 
 
-def _parses(line: str) -> bool:
-    try:
-        parse_handshake(line)
-    except HandshakeError:
-        return False
-    return True
-
-
-async def _accepts_connections(handshake: HandshakeLine, timeout_s: float = 1.0) -> bool:
-    """Whether a plain connection to the address opens: tells a failed TLS handshake from an
-    address nobody listens on."""
-    try:
-        async with asyncio.timeout(timeout_s):
-            if handshake.network == "unix":
-                _, writer = await asyncio.open_unix_connection(handshake.address)
-            else:
-                host, _, port = handshake.address.rpartition(":")
-                _, writer = await asyncio.open_connection(host.strip("[]"), int(port))
-    except (OSError, TimeoutError, ValueError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
-
-
 async def read_lines(stream: asyncio.StreamReader) -> AsyncIterator[str]:
     """Every line of ``stream`` until EOF, decoded, without its newline; a line longer than
     the reader's limit comes in pieces, so that reading never stops on one."""
@@ -430,14 +328,6 @@ async def read_lines(stream: asyncio.StreamReader) -> AsyncIterator[str]:
         if not raw:
             return
         yield raw.decode("utf-8", "replace").rstrip("\n")
-
-
-def _is_loopback(address: str) -> bool:
-    host = address.rpartition(":")[0].strip("[]")
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def build_env(
@@ -482,7 +372,7 @@ async def spawn(spec: LaunchSpec) -> LaunchedPlugin:
     except OSError as exc:
         shutil.rmtree(socket_dir, ignore_errors=True)
         raise errors.LaunchError(
-            f"could not execute the plugin: {exc.strerror or exc}", argv=spec.argv
+            exec_failure("the plugin", exc, spec.argv[0]), argv=spec.argv
         ) from None
     except BaseException:
         # Cancelled while the process was being made: the directory must not outlive us.

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pluginconf.host.errors import HostError
 from pluginconf.protocol.constants import DEFAULT_MAGIC_COOKIE, MagicCookie
 
 MANIFEST = "plugin.toml"
@@ -40,7 +41,7 @@ def valid_plugin_id(plugin_id: str) -> bool:
     return _ID.fullmatch(plugin_id) is not None
 
 
-class ManifestError(Exception):
+class ManifestError(HostError):
     """A manifest that cannot be used: names the file, the key and what was expected."""
 
     def __init__(self, path: Path, key: str, problem: str) -> None:
@@ -106,6 +107,13 @@ def load_manifest(folder: Path) -> Manifest:
     if unknown:
         raise ManifestError(
             path, unknown[0], f"unknown key; expected one of {', '.join(sorted(_KEYS))}"
+        )
+    if "id" not in data:
+        raise ManifestError(
+            path,
+            "id",
+            'missing; every plugin.toml needs one, e.g. id = "hello" (letters, '
+            "digits, '.', '_' or '-'; it is also the plugin's URL path /plugins/{id}/)",
         )
     plugin_id = data.get("id")
     if not isinstance(plugin_id, str) or not valid_plugin_id(plugin_id):

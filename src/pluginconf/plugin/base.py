@@ -37,6 +37,8 @@ class Plugin:
     }
 
     _host_api: HostAPI | None = None
+    # Why the dial of OnActivate's broker id failed (BR-11: it names the id), if it did.
+    _host_api_error: str | None = None
 
     async def on_configuration_change(
         self, request: hooks_pb2.OnConfigurationChangeRequest
@@ -75,6 +77,8 @@ class Plugin:
     @property
     def host_api(self) -> HostAPI:
         """The host's API, reached through the broker id given in OnActivate."""
+        if self._host_api is None and self._host_api_error is not None:
+            raise HostAPIUnavailable(f"the host's API is unreachable: {self._host_api_error}")
         if self._host_api is None:
             raise HostAPIUnavailable("the host offered no HostAPI (OnActivate broker id was 0)")
         return self._host_api

@@ -16,7 +16,7 @@ import grpc
 from pluginconf._grpc_compat import EOF
 from pluginconf.goplugin import grpc_broker_pb2, grpc_broker_pb2_grpc
 from pluginconf.plugin.errors import BrokerError
-from pluginconf.plugin.tls_front import PrivateDir, Splicer, dial_through
+from pluginconf.plugin.serving.tls_front import PrivateDir, Splicer, dial_through
 
 log = logging.getLogger("pluginconf.plugin.broker")
 

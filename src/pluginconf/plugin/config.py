@@ -26,6 +26,9 @@ class ServeConfig:
     broker_dial_timeout_s: float = 5.0
     # How often the plugin checks that its host is still alive.
     parent_check_interval_s: float = 0.2
-    # Captured stdio kept for a GRPCStdio subscriber that has not connected yet.
+    # Captured stdio kept, per channel, for a GRPCStdio subscriber not connected yet.
     stdio_buffer_bytes: int = 1024 * 1024
     grpc_options: Sequence[tuple[str, int | str]] = field(default_factory=tuple)
+    # Warn on stderr when something blocks the event loop for over 100 ms, naming the hook.
+    # None: on when the environment has PLUGINCONF_SDK_DEBUG=1.
+    debug: bool | None = None

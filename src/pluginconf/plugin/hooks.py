@@ -9,11 +9,12 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from pluginconf.plugin.asgi import serve_http
 from pluginconf.plugin.base import Plugin
 from pluginconf.plugin.broker import PluginBroker
+from pluginconf.plugin.checks import check_response
 from pluginconf.plugin.errors import AppError, BrokerError
 from pluginconf.plugin.hostapi import HostAPI
+from pluginconf.plugin.http.asgi import serve_http
 from pluginconf.v1 import hooks_pb2, hooks_pb2_grpc
 
 log = logging.getLogger("pluginconf.plugin.hooks")
@@ -47,12 +48,18 @@ class HooksService(hooks_pb2_grpc.HooksServicer):
         if rpc not in self._implemented:
             await self._unimplemented(rpc, context)
         try:
-            return await handler()
+            result = await handler()
         except AppError as exc:
             return make_error_response(exc)
         except Exception as exc:
             log.exception("hook %s raised", rpc)
             return make_error_response(AppError("internal", f"{type(exc).__name__}: {exc}"))
+        # A wrong answer would fail in gRPC's serialiser, far from the hook that gave it.
+        wrong = check_response(rpc, result)
+        if wrong is not None:
+            log.error("%s", wrong.message)
+            return make_error_response(wrong)
+        return result
 
     async def Implemented(
         self, request: hooks_pb2.ImplementedRequest, context: AnyContext
@@ -78,6 +85,7 @@ class HooksService(hooks_pb2_grpc.HooksServicer):
                 self._plugin._host_api = HostAPI(channel)
             except BrokerError as exc:
                 log.warning("HostAPI unreachable: %s", str(exc))
+                self._plugin._host_api_error = str(exc)
         return await self._call(
             "OnActivate",
             lambda: self._plugin.on_activate(request),

@@ -50,3 +50,16 @@ class MagicCookie:
 
 
 DEFAULT_MAGIC_COOKIE = MagicCookie("PLUGINCONF_MAGIC_COOKIE", "pluginconf")
+
+# SE-8 (RFC 9110 §7.6.1): fields a host never forwards, in either direction (lower case).
+HOP_BY_HOP_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)

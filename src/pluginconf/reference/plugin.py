@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import deque
 from typing import Literal
@@ -116,8 +117,13 @@ class ReferencePlugin(Plugin):
         stream_name, _, text = rest.partition(" ")
         if stream_name not in ("stdout", "stderr"):
             raise AppError("invalid_argument", "usage: /print stdout|stderr TEXT")
+        # To the descriptor, beneath Python's streams, as native code and children write:
+        # a capture of sys.stdout alone would miss it (IO-2).
         stream = sys.stdout if stream_name == "stdout" else sys.stderr
-        print(text, file=stream, flush=True)
+        stream.flush()
+        data = memoryview(f"{text}\n".encode("utf-8", "surrogateescape"))
+        while data:
+            data = data[os.write(1 if stream_name == "stdout" else 2, data) :]
         return await self._text("printed")
 
     async def _host_command(self, name: str, rest: str) -> str:

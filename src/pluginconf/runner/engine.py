@@ -23,15 +23,15 @@ from pluginconf.host.errors import LaunchError
 from pluginconf.runner.model import (
     Case,
     CaseFailed,
-    CaseResult,
     CaseSkipped,
     Outcome,
     Violation,
     recording_checks,
 )
 from pluginconf.runner.options import PluginSuiteOptions
-from pluginconf.runner.shared import SharedPool, TargetUnusable
-from pluginconf.runner.target import PluginTarget
+from pluginconf.runner.plugin.shared import SharedPool, TargetUnusable
+from pluginconf.runner.plugin.target import PluginTarget
+from pluginconf.runner.reports.result import Result
 
 
 class SuiteSession:
@@ -47,7 +47,7 @@ class SuiteSession:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def run(self, case: Case) -> CaseResult:
+    async def run(self, case: Case) -> Result:
         target = PluginTarget(self.options, self._pool)
         start = time.monotonic()
         try:
@@ -58,7 +58,7 @@ class SuiteSession:
             target, executed.outcome, executed.message, executed.timed_out
         )
         violated = executed.violated if outcome is executed.outcome else ()
-        return CaseResult(case.id, outcome, message, time.monotonic() - start, violated)
+        return Result(case.id, outcome, message, time.monotonic() - start, violated)
 
     async def _check_shared(
         self, target: PluginTarget, outcome: Outcome, message: str, timed_out: bool

@@ -197,16 +197,6 @@ class Case:
         return self.id.split("/", 1)[0]
 
 
-@dataclass(frozen=True)
-class CaseResult:
-    case_id: str
-    outcome: Outcome
-    message: str = ""
-    duration_s: float = 0.0
-    # For a failure: the requirements it proves broken (empty: every one the case cites).
-    violated: tuple[str, ...] = ()
-
-
 def _source(procedure: Callable[..., Any]) -> tuple[str, int]:
     code = getattr(procedure, "__code__", None)
     return (code.co_filename, code.co_firstlineno) if code is not None else ("", 0)

@@ -11,7 +11,7 @@ from typing import Any
 from pluginconf.host.launcher import LaunchSpec
 from pluginconf.protocol.constants import DEFAULT_MAGIC_COOKIE, ENV_UNIX_SOCKET_DIR, MagicCookie
 from pluginconf.protocol.handshake import PROTOCOL_GRPC
-from pluginconf.runner.arguments import DEFAULT_HOST_MAX_BODY, DEFAULT_MAX_BODY
+from pluginconf.runner.cli.arguments import DEFAULT_HOST_MAX_BODY, DEFAULT_MAX_BODY
 from pluginconf.runner.model import Profile
 from pluginconf.runner.targets import DEFAULT_TARGET, AutoMTLS, Target, target_named
 from pluginconf.runner.verdict import Judging
@@ -153,3 +153,80 @@ class HostSuiteOptions:
     @property
     def report_target(self) -> list[str]:
         return list(self.command or REFERENCE_ADAPTER_COMMAND)
+
+
+def _check_limits(start_timeout: float, max_body: int) -> None:
+    if start_timeout <= 0:
+        raise ValueError(f"--start-timeout {start_timeout:g} must be more than 0 seconds")
+    if max_body < 0:
+        raise ValueError(f"--max-body {max_body} must be 0 or more bytes")
+
+
+def parse_versions(text: str) -> tuple[int, ...]:
+    try:
+        versions = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        versions = ()
+    if not versions or any(v < 0 for v in versions):
+        raise ValueError(
+            f"protocol versions {text!r} are not a comma-separated list of non-negative "
+            "integers, e.g. 5,6"
+        )
+    return versions
+
+
+def build_options(
+    command: list[str],
+    *,
+    profile: str | None,
+    magic_cookie: str | None,
+    protocol_versions: str | None,
+    start_timeout: float,
+    max_body: int,
+    target: str = DEFAULT_TARGET,
+    strict: bool = False,
+    auto_mtls: str | None = None,
+) -> PluginSuiteOptions:
+    """Options from command-line values, the target's preset filling what is not given;
+    ValueError names the bad one and what to give."""
+    _check_limits(start_timeout, max_body)
+    preset = target_named(target)
+    return PluginSuiteOptions(
+        command=tuple(command),
+        profile=Profile(profile) if profile else None,
+        magic_cookie=(
+            MagicCookie.parse(magic_cookie) if magic_cookie is not None else preset.magic_cookie
+        ),
+        protocol_versions=(
+            parse_versions(protocol_versions)
+            if protocol_versions is not None
+            else preset.protocol_versions
+        ),
+        start_timeout_s=start_timeout,
+        max_body=max_body,
+        target=preset,
+        strict=strict,
+        auto_mtls=AutoMTLS(auto_mtls) if auto_mtls is not None else preset.auto_mtls,
+    )
+
+
+def build_host_options(
+    command: list[str],
+    *,
+    start_timeout: float,
+    max_body: int,
+    target: str = DEFAULT_TARGET,
+    strict: bool = False,
+    auto_mtls: str | None = None,
+) -> HostSuiteOptions:
+    """Host suite options from command-line values; ValueError names the bad one."""
+    _check_limits(start_timeout, max_body)
+    preset = target_named(target)
+    return HostSuiteOptions(
+        command=tuple(command),
+        start_timeout_s=start_timeout,
+        max_body=max_body,
+        target=preset,
+        strict=strict,
+        auto_mtls=AutoMTLS(auto_mtls) if auto_mtls is not None else AutoMTLS.AUTO,
+    )

@@ -20,25 +20,34 @@ an xfail; ``--pluginconf-known-failing FILE`` turns listed cases into strict xfa
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import json
 import shlex
 from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 
-from pluginconf.protocol.constants import MagicCookie
-from pluginconf.runner.arguments import DEFAULT_HOST_MAX_BODY, DEFAULT_MAX_BODY
+from pluginconf.runner.cli.arguments import DEFAULT_HOST_MAX_BODY, DEFAULT_MAX_BODY
+from pluginconf.runner.cli.known_failing import KnownFailing, load_known_failing
+from pluginconf.runner.cli.preflight import PreflightError, check_target
+from pluginconf.runner.cli.shard import parse_shard, take_shard
+from pluginconf.runner.cli.sizes import size_argument
 from pluginconf.runner.engine import SuiteSession
-from pluginconf.runner.host_session import HostSuiteSession
-from pluginconf.runner.known_failing import KnownFailing, load_known_failing
-from pluginconf.runner.model import Case, CaseResult, Level, Outcome, Profile
-from pluginconf.runner.options import HostSuiteOptions, PluginSuiteOptions
-from pluginconf.runner.preflight import PreflightError, check_target
+from pluginconf.runner.host.session import HostSuiteSession
+from pluginconf.runner.interrupt import run_interruptibly
+from pluginconf.runner.model import Case, Level, Outcome, Profile
+from pluginconf.runner.options import (
+    HostSuiteOptions,
+    PluginSuiteOptions,
+    build_host_options,
+    build_options,
+)
 from pluginconf.runner.registry import Selection, SelectionError, load_cases
-from pluginconf.runner.targets import DEFAULT_TARGET, AutoMTLS, target_named
-from pluginconf.runner.verdict import judge
+from pluginconf.runner.reports.pytest_junit import JunitNaming
+from pluginconf.runner.reports.result import Result, attach
+from pluginconf.runner.targets import DEFAULT_TARGET
+from pluginconf.runner.verdict import judge_result
 
 NODE_PREFIX = "pluginconf::"
 # The user property carrying a case's result, as JSON, to the controller (xdist) and reports.
@@ -62,82 +71,6 @@ _CONFIG = pytest.StashKey[SuiteConfig]()
 _RUNNER = pytest.StashKey["CaseRunner"]()
 
 
-def parse_versions(text: str) -> tuple[int, ...]:
-    try:
-        versions = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        versions = ()
-    if not versions or any(v < 0 for v in versions):
-        raise ValueError(
-            f"protocol versions {text!r} are not a comma-separated list of non-negative "
-            "integers, e.g. 5,6"
-        )
-    return versions
-
-
-def build_options(
-    command: list[str],
-    *,
-    profile: str | None,
-    magic_cookie: str | None,
-    protocol_versions: str | None,
-    start_timeout: float,
-    max_body: int,
-    target: str = DEFAULT_TARGET,
-    strict: bool = False,
-    auto_mtls: str | None = None,
-) -> PluginSuiteOptions:
-    """Options from command-line values, the target's preset filling what is not given;
-    ValueError names the bad one and what to give."""
-    if start_timeout <= 0:
-        raise ValueError(f"--start-timeout {start_timeout:g} must be more than 0 seconds")
-    if max_body < 0:
-        raise ValueError(f"--max-body {max_body} must be 0 or more bytes")
-    preset = target_named(target)
-    return PluginSuiteOptions(
-        command=tuple(command),
-        profile=Profile(profile) if profile else None,
-        magic_cookie=(
-            MagicCookie.parse(magic_cookie) if magic_cookie is not None else preset.magic_cookie
-        ),
-        protocol_versions=(
-            parse_versions(protocol_versions)
-            if protocol_versions is not None
-            else preset.protocol_versions
-        ),
-        start_timeout_s=start_timeout,
-        max_body=max_body,
-        target=preset,
-        strict=strict,
-        auto_mtls=AutoMTLS(auto_mtls) if auto_mtls is not None else preset.auto_mtls,
-    )
-
-
-def build_host_options(
-    command: list[str],
-    *,
-    start_timeout: float,
-    max_body: int,
-    target: str = DEFAULT_TARGET,
-    strict: bool = False,
-    auto_mtls: str | None = None,
-) -> HostSuiteOptions:
-    """Host suite options from command-line values; ValueError names the bad one."""
-    if start_timeout <= 0:
-        raise ValueError(f"--start-timeout {start_timeout:g} must be more than 0 seconds")
-    if max_body < 0:
-        raise ValueError(f"--max-body {max_body} must be 0 or more bytes")
-    preset = target_named(target)
-    return HostSuiteOptions(
-        command=tuple(command),
-        start_timeout_s=start_timeout,
-        max_body=max_body,
-        target=preset,
-        strict=strict,
-        auto_mtls=AutoMTLS(auto_mtls) if auto_mtls is not None else AutoMTLS.AUTO,
-    )
-
-
 class CaseRunner:
     """One event loop and one suite session per pytest process, made on first use."""
 
@@ -146,7 +79,7 @@ class CaseRunner:
         self._loop: asyncio.Runner | None = None
         self._session: SuiteSession | HostSuiteSession | None = None
 
-    def run(self, case: Case) -> CaseResult:
+    def run(self, case: Case) -> Result:
         if self._loop is None:
             self._loop = asyncio.Runner()
             if isinstance(self._options, HostSuiteOptions):
@@ -154,7 +87,7 @@ class CaseRunner:
             else:
                 self._session = SuiteSession(self._options)
         assert self._session is not None
-        return self._loop.run(self._session.run(case))
+        return run_interruptibly(self._loop, self._session.run(case))
 
     def close(self) -> None:
         if self._loop is not None and self._session is not None:
@@ -180,24 +113,11 @@ class CaseItem(pytest.Item):
     def runtest(self) -> None:
         suite = self.config.stash[_CONFIG]
         result = self.config.stash[_RUNNER].run(self.case)
-        judged = judge(
-            self.case, result.outcome, result.message, result.violated, suite.options.judging
-        )
-        self.user_properties.append(
-            (
-                RESULT_PROPERTY,
-                json.dumps(
-                    {
-                        "id": self.case.id,
-                        "outcome": str(judged.outcome),
-                        "message": judged.message,
-                        "duration_s": result.duration_s,
-                        "violated": list(judged.violated),
-                        "origin": judged.origin,
-                    }
-                ),
-            )
-        )
+        judged = judge_result(self.case, result, suite.options.judging)
+        # Properties of the JUnit testcase (pytest --junitxml), as pluginconf --junit-xml has.
+        self.user_properties.extend(("requirement", rid) for rid in self.case.requirements)
+        self.user_properties += [("level", str(self.case.level)), ("origin", judged.origin)]
+        attach(self, RESULT_PROPERTY, judged)
         if judged.outcome is Outcome.SKIPPED:
             # Reported at the case, not at this line.
             raise pytest.skip.Exception(judged.message, _use_item_location=True)
@@ -257,17 +177,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--pluginconf-start-timeout", type=float, default=60.0, metavar="SECONDS")
     group.addoption(
         "--pluginconf-max-body",
-        type=int,
+        type=size_argument,
         default=None,
-        metavar="BYTES",
-        help=f"largest body a case sends (default: {DEFAULT_MAX_BODY} for the plugin suite, "
-        f"{DEFAULT_HOST_MAX_BODY} for the host suite)",
+        metavar="SIZE",
+        help="largest body a case sends, in bytes or with a unit (64MiB) (default: "
+        f"{DEFAULT_MAX_BODY} for the plugin suite, {DEFAULT_HOST_MAX_BODY} for the host suite)",
     )
     group.addoption(
         "--pluginconf-one-process-at-a-time",
         action="store_true",
         help="keep at most one process of the plugin at a time (for a plugin that serves a "
         "fixed address; pluginconf plugin finds this out itself)",
+    )
+    # Sharding across CI machines (shard.py).
+    group.addoption(
+        "--pluginconf-shard",
+        default=None,
+        metavar="I/N",
+        help="run only the I-th of N deterministic slices of the selected cases",
     )
     group.addoption(
         "--pluginconf-no-preflight",
@@ -326,15 +253,19 @@ def pytest_configure(config: pytest.Config) -> None:
             tuple(config.getoption("pluginconf_skip")),
         )
         chosen = selection.apply(cases)
+        shard_text = config.getoption("pluginconf_shard")
+        if shard_text is not None and chosen:
+            chosen = take_shard(chosen, parse_shard(shard_text))
         known = load_known_failing(
             config.getoption("pluginconf_known_failing"), [c.id for c in cases]
         )
-    except (ValueError, SelectionError) as exc:
+    except (ValueError, SelectionError, argparse.ArgumentTypeError) as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_CONFIG] = SuiteConfig(
         options, chosen, known, not config.getoption("pluginconf_no_preflight")
     )
     config.stash[_RUNNER] = CaseRunner(options)
+    config.pluginmanager.register(JunitNaming(config, suite_name, NODE_PREFIX), "pluginconf-junit")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -365,34 +296,38 @@ def _one_process_only(config: pytest.Config, asked: PluginSuiteOptions | HostSui
         )
 
 
+class SuiteCollector(pytest.Collector):
+    """The selected cases, as the collector ``pluginconf`` (node ids ``pluginconf::<case id>``)."""
+
+    def collect(self) -> list[pytest.Item]:
+        suite = self.config.stash[_CONFIG]
+        items: list[pytest.Item] = []
+        for case in suite.cases:
+            known = suite.known.reason_for(case.id)
+            item = CaseItem.from_parent(self, name=case.id, case=case, known_failing=known)
+            item.add_marker(pytest.mark.pluginconf)
+            if known is not None:
+                item.add_marker(pytest.mark.xfail(reason=f"known failing: {known}", strict=True))
+            items.append(item)
+        return items
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    suite = config.stash.get(_CONFIG, None)
-    if suite is None:
+    if config.stash.get(_CONFIG, None) is None:
         return
-    for case in suite.cases:
-        known = suite.known.reason_for(case.id)
-        item = CaseItem.from_parent(
-            session, name=case.id, nodeid=NODE_PREFIX + case.id, case=case, known_failing=known
-        )
-        item.add_marker(pytest.mark.pluginconf)
-        if known is not None:
-            item.add_marker(pytest.mark.xfail(reason=f"known failing: {known}", strict=True))
-        items.append(item)
+    # Collected through the hooks, as a file's tests are: pytest's header and -k then count
+    # the cases among the collected items ("collected 45 items / 43 deselected / 2 selected").
+    name = NODE_PREFIX.rstrip(":")
+    collector = SuiteCollector.from_parent(session, name=name, nodeid=name)
+    report = config.hook.pytest_make_collect_report(collector=collector)
+    config.hook.pytest_collectreport(report=report)
+    items.extend(x for x in report.result if isinstance(x, pytest.Item))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     runner = session.config.stash.get(_RUNNER, None)
     if runner is not None:
         runner.close()
-
-
-def result_of(report: pytest.TestReport) -> dict[str, Any] | None:
-    """The case result a report carries, when it is one of ours."""
-    for name, value in report.user_properties:
-        if name == RESULT_PROPERTY:
-            parsed: dict[str, Any] = json.loads(str(value))
-            return parsed
-    return None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -76,3 +77,36 @@ def requirements() -> dict[str, Requirement]:
         entry["origin"] = Origin(entry["origin"])
         found[entry["id"]] = Requirement(**entry)
     return found
+
+
+def citation_problem(subject: str, cited: Iterable[str], side: str) -> str | None:
+    """What is wrong with ``subject`` (a case, a fuzz property) citing the requirement ids
+    ``cited`` on ``side`` ("plugin" or "host"): the first id SPEC.md lacks, or that binds the
+    other side only; None when each exists and binds ``side`` (or both sides)."""
+    known = requirements()
+    for rid in cited:
+        if rid not in known:
+            return f"{subject} cites {rid}, which SPEC.md lacks; cite ids of docs/SPEC.md"
+        if not known[rid].applies_to(side):
+            return (
+                f"{subject} cites {rid}, a {known[rid].binds} requirement, for a {side}; cite "
+                f"requirements that bind the {side} (or both sides)"
+            )
+    return None
+
+
+def definition_problem(
+    kind: str, defined: Iterable[tuple[str, Iterable[str]]], side: str
+) -> str | None:
+    """The first problem of the things of ``kind`` ("case", "fuzz property") defined on
+    ``side``, each as (id, the requirement ids it cites): an id defined twice, or a
+    :func:`citation_problem`. None when there is none."""
+    seen: set[str] = set()
+    for defined_id, cited in defined:
+        if defined_id in seen:
+            return f"{kind} {defined_id} is defined twice; give each one an id of its own"
+        seen.add(defined_id)
+        problem = citation_problem(f"{kind} {defined_id}", cited, side)
+        if problem is not None:
+            return problem
+    return None

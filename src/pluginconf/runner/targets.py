@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from pluginconf.project import doc_url
 from pluginconf.protocol.constants import DEFAULT_MAGIC_COOKIE, MagicCookie
 from pluginconf.runner.model import Profile
 from pluginconf.runner.spec import Origin
@@ -70,13 +71,13 @@ def _cookie(text: str) -> MagicCookie:
 TARGETS: tuple[Target, ...] = (
     Target(
         name="pluginconf",
-        summary="pluginconf's own protocol: every rule of docs/SPEC.md decides the run",
+        summary="pluginconf's own protocol: every rule of its SPEC decides the run",
         magic_cookie=DEFAULT_MAGIC_COOKIE,
         protocol_versions=(1,),
         profile=Profile.HOOKS,
         auto_mtls=AutoMTLS.AUTO,
         decisive=EVERY_RULE,
-        source="docs/SPEC.md, Appendix A",
+        source=f"{doc_url('docs/SPEC.md')}, Appendix A",
     ),
     Target(
         name="go-plugin",

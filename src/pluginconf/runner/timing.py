@@ -96,26 +96,43 @@ class TimeVerdict:
         )
 
 
+async def spawn_helper_server(
+    module: str, address: str, stderr: int | None = None
+) -> asyncio.subprocess.Process:
+    """``python -m MODULE ADDRESS`` in its own session, stdin and stdout piped: a helper gRPC
+    server (the yardstick, the bench's raw server) that prints ``ready`` once listening and
+    exits when its stdin ends."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        module,
+        address,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=stderr,
+        start_new_session=True,
+    )
+
+
+async def helper_ready(process: asyncio.subprocess.Process, timeout_s: float) -> bytes:
+    """The first line a helper server printed (``ready`` once listening), or ``b""`` if it
+    printed none within ``timeout_s``."""
+    assert process.stdout is not None
+    try:
+        return await asyncio.wait_for(process.stdout.readline(), timeout_s)
+    except TimeoutError:
+        return b""
+
+
 @contextlib.asynccontextmanager
 async def _yardstick_process() -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
     workdir = tempfile.mkdtemp(prefix="pluginconf-ys-")
     address = f"unix:{workdir}/ys.sock"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "pluginconf.runner.yardstick",
-        address,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        start_new_session=True,
+    process = await spawn_helper_server(
+        "pluginconf.runner.yardstick", address, stderr=asyncio.subprocess.DEVNULL
     )
     try:
-        assert process.stdout is not None
-        try:
-            line = await asyncio.wait_for(process.stdout.readline(), _START_GUARD_S)
-        except TimeoutError:
-            line = b""
+        line = await helper_ready(process, _START_GUARD_S)
         if line.strip() != b"ready":
             raise YardstickUnavailable(
                 f"the timing yardstick (python -m pluginconf.runner.yardstick) did not start "

@@ -9,9 +9,10 @@ brought it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pluginconf.runner.model import Case, Level, Outcome
+from pluginconf.runner.reports.result import Result
 from pluginconf.runner.spec import Origin, origins_label, requirements
 from pluginconf.runner.targets import EVERY_RULE
 
@@ -55,3 +56,15 @@ def judge(
     if not decides:
         return Judged(Outcome.NOT_MET, message, broken, origin)
     return Judged(Outcome.FAILED, message, broken, origin)
+
+
+def judge_result(case: Case, result: Result, judging: Judging) -> Result:
+    """``case``'s result with its verdict (:func:`judge`): as the reports carry it."""
+    verdict = judge(case, result.outcome, result.message, result.violated, judging)
+    return replace(
+        result,
+        outcome=verdict.outcome,
+        message=verdict.message,
+        violated=verdict.violated,
+        origin=verdict.origin,
+    )

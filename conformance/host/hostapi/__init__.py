@@ -1,0 +1,1 @@
+"""HostAPI through the broker (SPEC HA), and the broker stream itself (BR)."""

@@ -1,0 +1,1 @@
+"""The benchmarks, one module each; ``registry.py`` lists them in the order they run."""

@@ -1,0 +1,1 @@
+"""The plugin target: its fuzz properties and the context they run in."""

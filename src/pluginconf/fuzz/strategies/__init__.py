@@ -1,0 +1,1 @@
+"""Hypothesis strategies: protobuf payloads, HTTP requests, handshakes, faults, host steps."""

@@ -1,0 +1,1 @@
+"""`pluginconf reference-host-adapter`: the reference host, driven over HostControl."""

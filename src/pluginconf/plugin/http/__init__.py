@@ -1,0 +1,1 @@
+"""The plugin's HTTP side: the ServeHTTP/ASGI bridge and the ASGI app's lifespan."""

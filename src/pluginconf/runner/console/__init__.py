@@ -1,0 +1,1 @@
+"""The console while a run lasts: progress, failures condensed, the closing line."""

@@ -1,0 +1,1 @@
+"""The host suite's side: the adapter process, the Observer, and what a host case is given."""
