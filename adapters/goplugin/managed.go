@@ -52,8 +52,8 @@ type managed struct {
 	unloaded    bool
 	stopping    chan struct{} // closed by disable
 	done        chan struct{} // closed when the run loop has ended
-	failures    []time.Time // failures since the last enable (SV-9's window)
-	streak      int         // failures in a row (SV-8's n)
+	failures    []time.Time   // failures since the last enable (SV-9's window)
+	streak      int           // failures in a row (SV-8's n)
 	config      map[string]string
 	implemented map[string]bool // the last process's Implemented answer; nil before one
 
