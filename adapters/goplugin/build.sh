@@ -37,12 +37,17 @@ rm -rf "$gopath"
 mkdir -p "$gopath/src/$pkg/pb/pluginconfv1" "$gopath/src/$pkg/pb/controlv1" "$out/gen"
 cp "$here"/*.go "$gopath/src/$pkg/"
 maps="Mpluginconf/v1/common.proto=$pkg/pb/pluginconfv1,Mpluginconf/v1/hooks.proto=$pkg/pb/pluginconfv1"
+maps="$maps,Mpluginconf/v1/hostapi.proto=$pkg/pb/pluginconfv1"
 maps="$maps,Mpluginconf/conformance/v1/control.proto=$pkg/pb/controlv1"
-protos="$root/protos"
-# hostapi.proto is left out: its proto3 optional field postdates protoc-gen-go 1.3.5.
-protoc -I "$protos" --go_out="plugins=grpc,$maps:$out/gen" \
-  "$protos/pluginconf/v1/common.proto" "$protos/pluginconf/v1/hooks.proto"
+# protoc-gen-go 1.3.5 predates proto3 `optional`: each such field becomes the one-field oneof
+# that protoc itself makes of it (the same wire format, the same presence).
+protos="$out/protos"
+rm -rf "$protos" && cp -R "$root/protos" "$protos"
+sed -E -i 's/^([[:space:]]*)optional[[:space:]]+([A-Za-z0-9_.]+)[[:space:]]+([A-Za-z0-9_]+)[[:space:]]*=[[:space:]]*([0-9]+)[[:space:]]*;/\1oneof _\3 { \2 \3 = \4; }/' \
+  "$protos"/pluginconf/v1/*.proto "$protos"/pluginconf/conformance/v1/*.proto
+protoc -I "$protos" --go_out="plugins=grpc,$maps:$out/gen" "$protos"/pluginconf/v1/*.proto
 protoc -I "$protos" --go_out="plugins=grpc,$maps:$out/gen" "$protos/pluginconf/conformance/v1/control.proto"
+rm -rf "$protos"
 mv "$out"/gen/pluginconf/v1/*.pb.go "$gopath/src/$pkg/pb/pluginconfv1/"
 mv "$out"/gen/pluginconf/conformance/v1/*.pb.go "$gopath/src/$pkg/pb/controlv1/"
 rm -rf "$out/gen"

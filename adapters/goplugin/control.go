@@ -26,8 +26,8 @@ func (c *control) GetHostInfo(context.Context, *ctl.GetHostInfoRequest) (*ctl.Ho
 			HealthChecks: true,
 			HttpFront:    true,
 			AutoMtls:     true,
-			// No circuit breaker, and no HostAPI: Debian's protoc-gen-go (1.3.5) cannot
-			// generate hostapi.proto, whose proto3 optional field it predates.
+			HostApi:      true,
+			// No circuit breaker: go-plugin has none, and this host adds none.
 		},
 	}, nil
 }

@@ -51,23 +51,29 @@ type hooksPlugin struct {
 type dispensed struct {
 	hooks  pc.HooksClient
 	health healthpb.HealthClient
+	broker *plugin.GRPCBroker
 }
 
 func (hooksPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error {
 	return errors.New("the host side does not serve Hooks")
 }
 
-func (hooksPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (interface{}, error) {
-	return &dispensed{hooks: pc.NewHooksClient(conn), health: healthpb.NewHealthClient(conn)}, nil
+func (hooksPlugin) GRPCClient(_ context.Context, broker *plugin.GRPCBroker, conn *grpc.ClientConn) (interface{}, error) {
+	return &dispensed{hooks: pc.NewHooksClient(conn), health: healthpb.NewHealthClient(conn), broker: broker}, nil
 }
 
 // process is one plugin process under go-plugin's client.
 type process struct {
 	client *plugin.Client
+	config *plugin.ClientConfig // go-plugin fills in TLSConfig under AutoMTLS
 	cmd    *exec.Cmd
 	stderr *tail
 	hooks  pc.HooksClient
 	health healthpb.HealthClient
+	broker *plugin.GRPCBroker
+
+	// The HostAPI server announced to this process through the broker (HA-1), if any.
+	hostAPI *grpc.Server
 
 	// The process's Implemented answer, as the host uses it (known hooks only).
 	implemented map[string]bool
@@ -103,7 +109,7 @@ func launch(id string, manifest manifestFields, s settings, logger hclog.Logger,
 	// keeps the last of duplicate names, so the cookie and versions win (HS-6).
 	cmd.Env = manifest.env
 	p := &process{cmd: cmd, stderr: newTail(40), exited: make(chan struct{})}
-	p.client = plugin.NewClient(&plugin.ClientConfig{
+	p.config = &plugin.ClientConfig{
 		HandshakeConfig:  handshake,
 		Plugins:          plugin.PluginSet{hooksPluginName: hooksPlugin{}},
 		Cmd:              cmd,
@@ -112,7 +118,8 @@ func launch(id string, manifest manifestFields, s settings, logger hclog.Logger,
 		AutoMTLS:         s.autoMTLS,
 		Stderr:           p.stderr,
 		Logger:           logger,
-	})
+	}
+	p.client = plugin.NewClient(p.config)
 	register(p)
 
 	addr, err := startRecovering(p.client)
@@ -137,7 +144,7 @@ func launch(id string, manifest manifestFields, s settings, logger hclog.Logger,
 		return nil, p.startFailed("unreachable", "go-plugin could not dispense Hooks: "+err.Error())
 	}
 	d := raw.(*dispensed)
-	p.hooks, p.health = d.hooks, d.health
+	p.hooks, p.health, p.broker = d.hooks, d.health, d.broker
 
 	// HK-1: Implemented, once, before any other hook.
 	ctx, cancel := p.callContext(s.hookTimeout)
@@ -172,7 +179,7 @@ func startRecovering(client *plugin.Client) (addr net.Addr, err error) {
 // startFailed stops what go-plugin started and describes the failure with how it ended.
 func (p *process) startFailed(kind, reason string) *failure {
 	p.markStopping()
-	p.client.Kill()
+	p.kill()
 	f := &failure{kind: kind, reason: reason}
 	p.describeExit(f)
 	if kind == "handshake_malformed" && f.exited && f.status >= 0 && strings.Contains(reason, "Unrecognized remote plugin message: \n") {
@@ -308,7 +315,20 @@ func (p *process) stop(logger hclog.Logger) {
 				"code", answer.GetError().GetCode(), "message", answer.GetError().GetMessage())
 		}
 	}
+	p.kill()
+}
+
+// kill is go-plugin's Kill, then the release of the brokered servers the host announced to
+// the process (SV-18, SV-23), which outlive Kill otherwise.
+func (p *process) kill() {
 	p.client.Kill()
+	p.mu.Lock()
+	server := p.hostAPI
+	p.hostAPI = nil
+	p.mu.Unlock()
+	if server != nil {
+		server.Stop()
+	}
 }
 
 // classifyStart maps go-plugin 1.0.1's start errors, which are text only, to the SPEC's

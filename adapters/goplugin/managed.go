@@ -58,13 +58,14 @@ type managed struct {
 	implemented map[string]bool // the last process's Implemented answer; nil before one
 
 	configMu sync.Mutex // one OnConfigurationChange at a time, in order (LC-3)
+	kv       *kvStore   // HostAPI's key-value data: the plugin id's, across restarts (HA-6)
 	stopMu   sync.Mutex // one stop sequence at a time
 }
 
 func newManaged(id string, m manifestFields, s settings, logger hclog.Logger) *managed {
 	p := &managed{
 		id: id, manifest: m, settings: s, log: logger.Named(id),
-		state: stateLoaded, config: m.configuration,
+		state: stateLoaded, config: m.configuration, kv: newKVStore(),
 	}
 	p.changed = sync.NewCond(&p.mu)
 	return p
@@ -259,8 +260,9 @@ func (m *managed) start(stopping chan struct{}) (*process, *failure) {
 		return m.unlessStopping(stopping, f)
 	}
 	if proc.implemented["OnActivate"] && !stopRequested(stopping) {
+		brokerID := m.serveHostAPI(proc)
 		ctx, cancel := proc.callContext(m.settings.hookTimeout)
-		answer, err := proc.hooks.OnActivate(ctx, &pc.OnActivateRequest{PluginId: m.id})
+		answer, err := proc.hooks.OnActivate(ctx, &pc.OnActivateRequest{PluginId: m.id, HostApiBrokerId: brokerID})
 		cancel()
 		var appErr *pc.AppError
 		if err == nil {
@@ -281,7 +283,7 @@ func (m *managed) start(stopping chan struct{}) (*process, *failure) {
 	proc.mu.Unlock()
 	if proc.hasExited() {
 		f := &failure{kind: "unexpected_exit", reason: "the plugin exited during its activation"}
-		proc.client.Kill()
+		proc.kill()
 		proc.describeExit(f)
 		m.dropProcess(proc)
 		return nil, f
@@ -350,7 +352,7 @@ func (m *managed) supervise(stopping chan struct{}, proc *process) *failure {
 			// SV-6: every exit the host did not ask for is a crash, status 0 included.
 			f := &failure{kind: "unexpected_exit"}
 			proc.markStopping()
-			proc.client.Kill() // the process is gone: this only ends go-plugin's goroutines
+			proc.kill() // the process is gone: this only ends go-plugin's goroutines
 			proc.describeExit(f)
 			f.reason = fmt.Sprintf("the plugin process exited unexpectedly (%s)", describeExitStatus(f))
 			m.forgetStreakIfStable(start)
@@ -366,7 +368,7 @@ func (m *managed) supervise(stopping chan struct{}, proc *process) *failure {
 			if proc.cmd.Process != nil {
 				_ = proc.cmd.Process.Kill()
 			}
-			proc.client.Kill()
+			proc.kill()
 			f := &failure{kind: "health_check_failed", reason: "health check failed: " + problem}
 			proc.describeExit(f)
 			m.forgetStreakIfStable(start)
