@@ -139,3 +139,21 @@ async def test_early_answers_and_ends_the_call_unread(launch_plugin, tmp_path):
     assert await call.code() == grpc.StatusCode.OK
     end = await record.wait_for(event("http_request_end"))
     assert end["complete"] is False and end["body_bytes"] == 0
+
+
+async def test_a_request_frame_that_does_not_parse_is_recorded_with_why(launch_plugin, tmp_path):
+    argv, record = recorded(tmp_path, {})
+    plugin = await launch_plugin(argv)
+    send_raw = plugin.channel.stream_stream(
+        "/pluginconf.v1.Hooks/ServeHTTP",
+        request_serializer=lambda raw: raw,
+        response_deserializer=hooks_pb2.HTTPResponseFrame.FromString,
+    )
+    call = send_raw(timeout=30)
+    # HTTPRequestFrame{init: {method: b"caf\xe9"}}: a string field that is not UTF-8.
+    await call.write(b"\x0a\x06\x0a\x04caf\xe9")
+    await call.done_writing()
+    assert await call.code() != grpc.StatusCode.OK
+    got = await record.wait_for(event("call", hook="ServeHTTP"))
+    assert got["request"] is None
+    assert got["request_error"].startswith("DecodeError: ") and "UTF-8" in got["request_error"]

@@ -20,7 +20,7 @@ def _hooks_called(plugin: FakePlugin, pid: int | None = None) -> list[str]:
     return [str(c.get("hook")) for c in plugin.calls(pid=pid)]
 
 
-@case("host/dispatch/implemented-first", requirements=["HK-1"], profile=Profile.HOOKS)
+@case("host/dispatch/implemented-first", requirements=["HK-1", "HL-6"], profile=Profile.HOOKS)
 async def implemented_first(t: HostTarget) -> None:
     """
     Purpose: The host learns what a process implements before anything else, once per process.
@@ -28,7 +28,8 @@ async def implemented_first(t: HostTarget) -> None:
       disable it and enable it again, so that a second process starts; once that one is
       active, fire ExecuteCommand again.
     Asserts: For each of the two processes, Implemented is its first Hooks call and is called
-      exactly once, and the fake had answered a health check with SERVING before it.
+      exactly once (HK-1), and the fake had answered a health check with SERVING before it
+      (HL-6: Mattermost calls Implemented without a health check).
     """
     plugin = await t.load()
     command_answer(await plugin.command("/first"), plugin)
@@ -42,29 +43,39 @@ async def implemented_first(t: HostTarget) -> None:
         f"expected two processes (before and after disabling), saw {len(pids)}\n"
         f"{plugin.evidence()}",
     )
-    problems = []
+    out_of_order, unready = [], []
     for pid in pids:
         hooks = _hooks_called(plugin, pid)
         if hooks.count("Implemented") != 1:
-            problems.append(f"process {pid} got Implemented {hooks.count('Implemented')} times")
+            out_of_order.append(f"process {pid} got Implemented {hooks.count('Implemented')} times")
         if not hooks or hooks[0] != "Implemented":
-            problems.append(f"process {pid}'s Hooks calls in order: {hooks}")
+            out_of_order.append(f"process {pid}'s Hooks calls in order: {hooks}")
+        calls = plugin.calls(pid=pid)
+        if not calls:
             continue
-        first = plugin.calls("Implemented", pid)[0]
         serving = [
             e
             for e in plugin.events("health_answer", pid)
-            if e.get("answer") in HEALTH_ANSWERS and e.seq < first.seq
+            if e.get("answer") in HEALTH_ANSWERS and e.seq < calls[0].seq
         ]
         if not serving:
-            problems.append(
-                f"process {pid} got Implemented before it had answered any health check "
-                "with SERVING"
+            unready.append(
+                f"process {pid} got {calls[0].get('hook')} before it had answered any health "
+                "check with SERVING"
             )
-    expect(
-        not problems,
-        "Implemented must be the first Hooks call of each plugin process, made once, after "
-        "the start-up health check (HK-1):\n  " + "\n  ".join(problems) + f"\n{plugin.evidence()}",
+    evidence = f"\n{plugin.evidence()}"
+    if not check(
+        not out_of_order,
+        "Implemented must be the first Hooks call of each plugin process, made once (HK-1):"
+        "\n  " + "\n  ".join(out_of_order) + evidence,
+        requirement="HK-1",
+    ):
+        evidence = ""  # told once
+    check(
+        not unready,
+        "Implemented before SERVING: the host must receive SERVING before its first hook call "
+        "to a process (HL-6):\n  " + "\n  ".join(unready) + evidence,
+        requirement="HL-6",
     )
 
 

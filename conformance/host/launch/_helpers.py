@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 from pluginconf.runner import check
 from pluginconf.runner.host.fake_plugin import FakePlugin
 from pluginconf.runner.host.fake_start import EnvFinding, started_env
@@ -48,3 +51,27 @@ async def check_gone(
         requirement="HS-25",
     )
     kill_left(left)
+
+
+def _forms(line: str) -> tuple[str, ...]:
+    """How an error may quote ``line``: as is, as a Python repr, or as a JSON (or Go %q)
+    string's inside."""
+    return (line, repr(line), json.dumps(line, ensure_ascii=False)[1:-1])
+
+
+def quotes(text: str, line: str) -> bool:
+    """Whether ``text`` carries the whole of ``line`` (HS-27)."""
+    return any(form in text for form in _forms(line))
+
+
+def without_line(text: str, line: str) -> str:
+    """``text`` with every quotation of ``line`` taken out."""
+    for form in sorted(_forms(line), key=len, reverse=True):
+        text = text.replace(form, " ")
+    return text
+
+
+def names(text: str, value: str) -> bool:
+    """Whether ``text`` names ``value`` as a word of its own: "1" in "versions: [1]" or
+    "expected 1", not in "10" or "v1.2"."""
+    return re.search(rf"(?<![\w.]){re.escape(value)}(?![\w.])", text) is not None

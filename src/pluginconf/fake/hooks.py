@@ -132,10 +132,15 @@ class FakeHooks(HooksService):
         self._ids = itertools.count(1)
         self._hook_calls = 0  # every hook RPC but Implemented
 
-    def _received(self, rpc: str, request: Message | None) -> tuple[int, int]:
-        """Record the call; return its id and its number among hook calls (0: Implemented)."""
+    def _received(self, rpc: str, request: Message | None, unread: str = "") -> tuple[int, int]:
+        """Record the call; return its id and its number among hook calls (0: Implemented).
+        ``unread``: why there is no request (a ServeHTTP frame that does not parse, a stream
+        that ended before its first frame)."""
         call_id = next(self._ids)
-        self._rec.event("call", call=call_id, hook=rpc, request=to_dict(request))
+        fields: dict[str, Any] = {"call": call_id, "hook": rpc, "request": to_dict(request)}
+        if unread:
+            fields["request_error"] = unread
+        self._rec.event("call", **fields)
         if rpc == IMPLEMENTED:
             return call_id, 0
         self._hook_calls += 1
@@ -249,11 +254,12 @@ class FakeHooks(HooksService):
         try:
             first = await context.read()
         except BaseException as exc:
-            call_id, _ = self._received(rpc, None)
+            call_id, _ = self._received(rpc, None, f"{type(exc).__name__}: {exc}")
             self._rec.event("call_end", call=call_id, hook=rpc, outcome=self._outcome(rpc, exc))
             raise
         frame = first if isinstance(first, hooks_pb2.HTTPRequestFrame) else None
-        call_id, counted = self._received(rpc, frame)
+        ended = "" if frame is not None else "the request stream ended before its first frame"
+        call_id, counted = self._received(rpc, frame, ended)
         HTTP_CALL.set(call_id)  # for the app's events; this call's task only
         self._after(counted, context)
 

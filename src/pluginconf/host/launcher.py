@@ -72,7 +72,7 @@ class LaunchSpec:
     # Extra environment, applied last; a None value removes the variable.
     env: Mapping[str, str | None] = field(default_factory=dict)
     connect_timeout_s: float = 5.0
-    # Lines of stderr kept for error reports (HS-22 asks for at least 20).
+    # Lines of stderr kept for error reports (HS-26 asks for at least 20).
     stderr_tail_lines: int = _STDERR_TAIL_LINES
     # gRPC channel options for connect() (e.g. a larger receive limit).
     channel_options: Sequence[tuple[str, int | str]] = ()

@@ -28,12 +28,26 @@ from pluginconf.v1 import hooks_pb2
 # -- health and activation ------------------------------------------------------------------
 
 
-@fault("calls-before-serving", "calls Implemented without waiting for SERVING (HL-6, HK-1)")
+@fault("calls-before-serving", "calls Implemented without waiting for SERVING (HL-6)")
 def _() -> None:
     async def ready_at_once(self: PluginClient) -> None:
         return None
 
     patch(PluginClient, "wait_serving", ready_at_once)
+
+
+@fault(
+    "implemented-asked-again",
+    "asks Implemented again before activating, as if the answer could have changed (HK-1)",
+)
+def _() -> None:
+    activate = Supervisor._activate
+
+    async def asked_again(self: Supervisor, plugin: PluginClient, broker_id: int) -> None:
+        await plugin.load_implemented()
+        await activate(self, plugin, broker_id)
+
+    patch(Supervisor, "_activate", asked_again)
 
 
 @fault("checks-empty-service", 'waits for SERVING of the service "", not "plugin" (HL-6)')

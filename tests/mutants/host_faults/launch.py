@@ -14,7 +14,7 @@ from typing import Any
 
 from host_faults.common import fault, patch, shadow
 
-from pluginconf.host import handshake_checks, launcher
+from pluginconf.host import errors, handshake_checks, launcher
 from pluginconf.host.adapter import convert as adapter_convert
 from pluginconf.host.client import NotServing
 from pluginconf.host.errors import LaunchError
@@ -125,7 +125,11 @@ def _() -> None:
     patch(NotServing, "kind", LaunchError.kind)
 
 
-@fault("error-without-line", "reports a refused handshake without quoting its line (HS-22)")
+@fault(
+    "error-without-line",
+    "reports a refused handshake as go-plugin's client does: the field at fault, not the whole "
+    "line (HS-27)",
+)
 def _() -> None:
     launch = PluginProcess.launch
 
@@ -137,6 +141,31 @@ def _() -> None:
             raise
 
     patch(PluginProcess, "launch", unquoted)
+
+
+@fault(
+    "version-mismatch-unexplained",
+    "refuses a version mismatch without naming the versions it expects (HS-22)",
+)
+def _() -> None:
+    check = launcher.check_handshake
+    mismatches = {
+        errors.CoreVersionMismatch: "core",
+        errors.AppVersionUnsupported: "app",
+    }
+
+    def unexplained(line: str, spec: LaunchSpec) -> Any:
+        try:
+            return check(line, spec)
+        except handshake_checks.HandshakeRefused as refused:
+            which = mismatches.get(refused.error_class)
+            if which is None:
+                raise
+            raise handshake_checks.HandshakeRefused(
+                refused.error_class, f"incompatible {which} protocol version"
+            ) from None
+
+    patch(launcher, "check_handshake", unexplained)
 
 
 @fault(
@@ -157,7 +186,7 @@ def _() -> None:
     patch(PluginProcess, "launch", forgets)
 
 
-@fault("stderr-tail-one-line", "keeps only the last line of stderr for its errors (HS-22)")
+@fault("stderr-tail-one-line", "keeps only the last line of stderr for its errors (HS-26)")
 def _() -> None:
     launch_spec = adapter_convert.launch_spec
 

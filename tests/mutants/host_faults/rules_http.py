@@ -9,12 +9,13 @@ import asyncio
 import asyncio.unix_events
 import os
 import time
+import types
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
 import grpc
-from host_faults.common import exchange_streams, fault, patch
+from host_faults.common import exchange_streams, fault, patch, shadow
 
 from pluginconf.host import client
 from pluginconf.host.client import PluginUnavailable
@@ -23,7 +24,7 @@ from pluginconf.host.http import front as http_front
 from pluginconf.host.http.front import _Exchange
 from pluginconf.host.supervision.states import PluginState
 from pluginconf.host.supervision.supervisor import Supervisor
-from pluginconf.v1 import hooks_pb2
+from pluginconf.v1 import hooks_pb2, hooks_pb2_grpc
 
 
 @fault("command-text-trimmed", "trims whitespace off the plugin's ExecuteCommand text (RR-1)")
@@ -110,6 +111,57 @@ def _() -> None:
         ]
 
     patch(http_front, "request_headers", joined)
+
+
+# The name under which the generated stubs hold hooks_pb2 (HooksStub takes its serializers there).
+_PB2 = "pluginconf_dot_v1_dot_hooks__pb2"
+
+
+def _varint(number: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, number = number & 0x7F, number >> 7
+        out.append(low | (0x80 if number else 0))
+        if not number:
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _latin1_where_it_fits(value: str) -> bytes:
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode()
+
+
+def _init_with_latin1_headers(frame: hooks_pb2.HTTPRequestFrame) -> bytes:
+    """The frame's wire form, its header values in ISO-8859-1 where they fit: bytes the
+    protobuf runtime would refuse to put in a string field, so they are written by hand."""
+    if frame.WhichOneof("frame") != "init":
+        return frame.SerializeToString()
+    init = hooks_pb2.HTTPRequestInit()
+    init.CopyFrom(frame.init)
+    headers = list(init.headers)
+    del init.headers[:]
+    body = init.SerializeToString()
+    for header in headers:
+        values = b"".join(_field(2, _latin1_where_it_fits(v)) for v in header.values)
+        body += _field(4, _field(1, header.name.encode()) + values)  # HTTPRequestInit.headers
+    return _field(1, body)  # HTTPRequestFrame.init
+
+
+@fault(
+    "request-headers-latin1",
+    "sends request header values in ISO-8859-1 where they fit, not in UTF-8, as a host that "
+    "copies header bytes into protobuf strings does (SH-5)",
+)
+def _() -> None:
+    raw_frames = types.SimpleNamespace(SerializeToString=_init_with_latin1_headers)
+    patch(hooks_pb2_grpc, _PB2, shadow(hooks_pb2, HTTPRequestFrame=raw_frames))
 
 
 @fault("remote-addr-without-port", "sends the client's host without its port as remote_addr (SH-8)")

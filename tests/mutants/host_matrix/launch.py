@@ -28,7 +28,12 @@ MUTANTS = [
     HostMutant(
         "stderr-tail-one-line", ("host/launch/exited-before-handshake",), violates=("HS-26",)
     ),
-    HostMutant("error-without-line", ("host/launch/refuses/core-version",), violates=("HS-22",)),
+    HostMutant("error-without-line", ("host/launch/refuses/core-version",), violates=("HS-27",)),
+    HostMutant(
+        "version-mismatch-unexplained",
+        ("host/launch/refuses/core-version", "host/launch/refuses/app-version"),
+        violates=("HS-22",),
+    ),
     HostMutant("refused-left-running", ("host/launch/refuses/app-version",), violates=("HS-20",)),
     HostMutant("ignores-start-timeout", ("host/launch/start-timeout",), violates=("HS-18",)),
     HostMutant("start-timeout-halved", ("host/launch/start-timeout",), violates=("HS-18",)),
@@ -52,8 +57,9 @@ MUTANTS = [
     HostMutant(
         "calls-before-serving",
         ("host/health/waits-for-serving", "host/dispatch/implemented-first"),
-        violates=("HL-6", "HK-1"),
+        violates=("HL-6",),
     ),
+    HostMutant("implemented-asked-again", ("host/dispatch/implemented-first",), violates=("HK-1",)),
     HostMutant("checks-empty-service", ("host/health/waits-for-serving",), violates=("HL-6",)),
     HostMutant("slow-health-poll", ("host/health/waits-for-serving",), violates=("HL-6",)),
     HostMutant("no-health-checks", ("host/health/hung-plugin-restarted",), violates=("SV-7",)),

@@ -31,6 +31,7 @@ MUTANTS = [
     HostMutant("path-decoded", ("host/serve-http/request-fields",), violates=("SH-3",)),
     HostMutant("query-re-encoded", ("host/serve-http/request-fields",), violates=("SH-4",)),
     HostMutant("request-headers-joined", ("host/serve-http/request-fields",), violates=("SH-5",)),
+    HostMutant("request-headers-latin1", ("host/serve-http/request-fields",), violates=("SH-5",)),
     HostMutant("remote-addr-without-port", ("host/serve-http/request-fields",), violates=("SH-8",)),
     HostMutant(
         "flush-ignored",

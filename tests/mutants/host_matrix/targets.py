@@ -35,6 +35,9 @@ TARGET_VERDICTS = [
     _verdict("kills-pid-only", "host/launch/refuses/protocol", F, N, "HS-25"),
     _verdict("kills-pid-only", "host/crash/reaped", F, N, "SV-16"),
     _verdict("generic-error-kind", "host/launch/refuses/garbage", F, N, "HS-25"),
+    _verdict("error-without-line", "host/launch/refuses/core-version", F, N, "HS-27"),
+    # Mattermost calls Implemented with no health check first: HL-6 is pluginconf's.
+    _verdict("calls-before-serving", "host/dispatch/implemented-first", F, N, "HL-6"),
     _verdict("filter-chain-reversed", "host/filters/chain-order", F, N, "FL-8"),
     _verdict("stdout-stops-at-long-line", "host/launch/stdout-flood/long-lines", F, N, "IO-10"),
     _verdict("environment-passed-through", "host/launch/socket-dir", F, N, "HS-4"),
@@ -46,8 +49,8 @@ TARGET_VERDICTS = [
     _verdict("inherited-env-wins", "host/launch/environment", F, F, "HS-6"),
     _verdict("no-stdout-drain", "host/launch/stdout-flood/short-lines", F, F, "IO-9"),
     _verdict("no-on-deactivate", "host/shutdown/sequence", F, F, "SV-21"),
-    _verdict("error-without-line", "host/launch/refuses/core-version", F, F, "HS-22"),
     _verdict("refused-left-running", "host/launch/refuses/app-version", F, F, "HS-20"),
+    _verdict("version-mismatch-unexplained", "host/launch/refuses/app-version", F, F, "HS-22"),
     # Every assertion of a refusal is reported, each with its rule.
     _verdict(
         "generic-error-kind+error-without-line+refused-left-running",
@@ -55,8 +58,8 @@ TARGET_VERDICTS = [
         F,
         F,
         "HS-20",
-        "HS-22",
         "HS-25",
+        "HS-27",
     ),
     # Field 6: go-plugin's own rule (HS-19) fails under both; pluginconf's TLS-10 is a
     # recommendation under go-plugin's targets.

@@ -1,5 +1,6 @@
 """``host/launch/malformed-handshake``: a fake prints a broken handshake line, and the host
-must refuse it with an error kind the SPEC allows for that very line (HS-18 to HS-22).
+must refuse it with an error kind the SPEC allows for that very line (HS-18 to HS-21),
+quoting it (HS-27).
 
 ``expected_refusals`` says which kinds those are; a line breaking several rules may be
 refused for any of them.
@@ -112,7 +113,7 @@ def expected_refusals(line: str, app_versions: Collection[int]) -> frozenset[str
 
 
 def _quotes(text: str, line: str) -> bool:
-    """Whether ``text`` carries ``line`` (HS-22): as is, as a Python repr or a JSON string."""
+    """Whether ``text`` carries ``line`` (HS-27): as is, as a Python repr or a JSON string."""
     return any(
         form in text for form in (line, repr(line), json.dumps(line, ensure_ascii=False)[1:-1])
     )
@@ -158,7 +159,7 @@ async def _refused(target: HostTarget, line: str) -> None:
         told = f"{crash.reason}\n{status.last_error}\n{crash.stderr_tail}"
         if not _quotes(told, line):
             raise PropertyFailed(
-                f"the refusal of the handshake line {line!r} does not quote it (HS-22)\n"
+                f"the refusal of the handshake line {line!r} does not quote it (HS-27)\n"
                 f"{describe_status(status)}"
             )
     left = await still_there(processes(fake), GONE_S)
@@ -214,7 +215,7 @@ MALFORMED_HANDSHAKE = FuzzProperty(
     "a plugin printing any malformed handshake line is refused with an error kind the SPEC "
     "allows for that line, quoting it, and its process ends; a line without '|' is noise, "
     "and the start times out",
-    ("HS-18", "HS-20", "HS-21", "HS-22", "TLS-10", "TLS-11"),
+    ("HS-18", "HS-20", "HS-21", "HS-27", "TLS-10", "TLS-11"),
     _malformed,
     scale=0.02,
 )

@@ -20,6 +20,7 @@ from google.protobuf.json_format import ParseDict
 from google.protobuf.message import Message
 
 from pluginconf.control import control_pb2, control_pb2_grpc
+from pluginconf.runner.model import Requirements, fail
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,27 @@ def describe_events(events: Iterable[Observed], limit: int = 30) -> str:
     return "\n".join("    " + line for line in lines) or "    (no events)"
 
 
-def received(event: Observed, message_type: type[Message]) -> Any:
-    """The request a fake recorded in a ``call`` event, as the message it received."""
-    return ParseDict(event.get("request", {}), message_type())
+def received(
+    event: Observed, message_type: type[Message], *, requirement: Requirements = ()
+) -> Any:
+    """The request a fake recorded in a ``call`` event, as the message it received.
+
+    A call whose request the fake could not read (``request`` null: a ServeHTTP frame that
+    does not parse, or a stream that ended before its first frame) fails the case, naming
+    ``requirement`` (every requirement of the case when none is given) and the cause."""
+    request = event.get("request", {})
+    if request is not None:
+        return ParseDict(request, message_type())
+    why = str(event.get("request_error") or "the fake recorded no request")
+    hint = ""
+    if "DecodeError" in why or "parsing" in why.lower():
+        hint = (
+            "; method, path, query and header names and values travel as protobuf strings, "
+            "which must be valid UTF-8: the host sends bytes that are not valid UTF-8 decoded "
+            "as ISO-8859-1 (SPEC section 14, SH)"
+        )
+    fail(
+        f"the plugin could not read the {message_type.DESCRIPTOR.name} of {event.get('hook')} "
+        f"call {event.get('call')} (process {event.pid}): {why}{hint}\n    {event.describe()}",
+        requirement=requirement,
+    )
