@@ -331,23 +331,22 @@ func (p *process) kill() {
 	}
 }
 
-// classifyStart maps go-plugin 1.0.1's start errors, which are text only, to the SPEC's
-// error kinds (HS-25).
+// startErrorKinds maps go-plugin 1.0.1's start errors, which are text only, to the SPEC's
+// error kinds (HS-25), by a fragment of each message; any other refusal is a malformed line.
+var startErrorKinds = []struct{ fragment, kind string }{
+	{"timeout while waiting for plugin to start", "start_timeout"},
+	{"plugin exited before we could connect", "exited_before_handshake"},
+	{"Incompatible core API version", "core_version_mismatch"},
+	{"Incompatible API version", "app_version_mismatch"},
+	{"Unsupported plugin protocol", "unsupported_protocol"},
+	{"error parsing server cert", "tls_error"},
+}
+
 func classifyStart(err error) string {
-	text := err.Error()
-	switch {
-	case strings.Contains(text, "timeout while waiting for plugin to start"):
-		return "start_timeout"
-	case strings.Contains(text, "plugin exited before we could connect"):
-		return "exited_before_handshake"
-	case strings.Contains(text, "Incompatible core API version"):
-		return "core_version_mismatch"
-	case strings.Contains(text, "Incompatible API version"):
-		return "app_version_mismatch"
-	case strings.Contains(text, "Unsupported plugin protocol"):
-		return "unsupported_protocol"
-	case strings.Contains(text, "error parsing server cert"):
-		return "tls_error"
+	for _, k := range startErrorKinds {
+		if strings.Contains(err.Error(), k.fragment) {
+			return k.kind
+		}
 	}
 	return "handshake_malformed"
 }
