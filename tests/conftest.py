@@ -150,6 +150,31 @@ async def launch_plugin() -> AsyncIterator[Launcher]:
         await plugin.stop()
 
 
+def _expected_s(item: pytest.Item) -> float:
+    mark = item.get_closest_marker("runs_long")
+    return float(mark.args[0]) if mark is not None else 0.0
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests marked runs_long, the longest first, spread evenly over the first half of
+    the run; the rest in their usual order. xdist hands each worker a run of consecutive
+    tests, so spread out they start early on every worker, and the run does not end on a
+    long test that one worker started when the others had nothing left."""
+    long = sorted((i for i in items if _expected_s(i)), key=lambda i: -_expected_s(i))
+    if not long:
+        return
+    rest = [i for i in items if not _expected_s(i)]
+    step = len(rest) / 2 / len(long)
+    ordered: list[pytest.Item] = []
+    taken = 0
+    for k, item in enumerate(long):
+        upto = max(taken, round(k * step))
+        ordered += rest[taken:upto]
+        taken = upto
+        ordered.append(item)
+    items[:] = ordered + rest[taken:]
+
+
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto`: three workers per CPU. Most of a test's time is spent waiting on the
     processes it started (a plugin's exit, a host's restart backoff, a guard that must be

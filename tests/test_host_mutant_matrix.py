@@ -31,19 +31,27 @@ from host_mutant import FAULTS
 from violations import problems
 
 # Mutants whose cases fail only once a bound of the case has passed (a 30 s flood, a 15 s
-# start timeout, a 10 s wait...), longest first: started first, they do not end the run alone.
-SLOW = (
-    "no-stderr-drain",
-    "stderr-drain-stops",
-    "no-stdout-drain",
-    "stdout-stops-at-long-line",
-    "buffers-bodies",
-    "never-sigkill",
-    "ignores-start-timeout",
-    "generic-error-kind",
-    "crash-restarts-all",
-    "no-health-checks",
-)
+# start timeout, a 10 s wait...), with about how long each takes (runs_long): started first,
+# they do not end the run alone.
+SLOW = {
+    "no-stdout-drain": 65,
+    "no-process-group": 40,
+    "no-stderr-drain": 33,
+    "stderr-drain-stops": 33,
+    "stdout-stops-at-long-line": 33,
+    "buffers-bodies": 28,
+    "never-sigkill": 27,
+    "backoff-too-long": 26,
+    "ignores-start-timeout": 22,
+    "exit-seen-not-reaped": 22,
+    "broker-servers-left-running": 22,
+    "exit-noticed-late": 22,
+    "kills-pid-only": 21,
+    "exit-unwatched": 18,
+    "configuration-error-deactivates": 17,
+    "no-backoff": 16,
+    "generic-error-kind": 14,
+}
 
 # The matrix, by area of the SPEC (tests/mutants/host_matrix/).
 HOST_MUTANTS = [*launch.MUTANTS, *http_supervision.MUTANTS, *hostapi_broker.MUTANTS, *rules.MUTANTS]
@@ -73,6 +81,7 @@ def test_every_fault_is_in_the_matrix_and_every_pattern_matches():
             assert fnmatch.filter([c.id for c in CASES], pattern), (mutant.name, pattern)
     ids = [m.id for m in HOST_MUTANTS]
     assert len(ids) == len(set(ids)), ids
+    assert set(SLOW) <= set(named), set(SLOW) - named
 
 
 def test_heavy_cases_run_only_in_heavy_entries():
@@ -84,9 +93,11 @@ def test_heavy_cases_run_only_in_heavy_entries():
 
 def _params() -> list[object]:
     params = []
-    for m in sorted(HOST_MUTANTS, key=lambda m: SLOW.index(m.name) if m.name in SLOW else 99):
+    for m in HOST_MUTANTS:
         bound = 60 + sum(c.timeout_s for c in CASES if c.id in set(_selected(m)))
         marks = [pytest.mark.timeout(bound)] + ([pytest.mark.heavy] if m.heavy else [])
+        if m.name in SLOW and not m.heavy:
+            marks.append(pytest.mark.runs_long(SLOW[m.name]))
         params.append(pytest.param(m, id=m.id, marks=marks))
     return params
 
@@ -221,6 +232,7 @@ async def test_a_broken_host_is_judged_by_the_rules_of_its_target(
     assert not wrong, wrong
 
 
+@pytest.mark.runs_long(18)
 async def test_a_host_passing_its_environment_through_fails_only_the_cases_about_it():
     """One cause, one case: the decoys only a pluginconf host must scrub reach only the hosts
     of the cases that check them, so a host that passes its environment through to plugins,

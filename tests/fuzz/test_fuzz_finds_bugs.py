@@ -77,6 +77,7 @@ def test_every_hidden_bug_has_an_expectation():
 
 # The whole sdk profile, once, with every hidden bug switched on at the same time: a case
 # that caught either would fail. 90 s on a loaded two-core machine.
+@pytest.mark.runs_long(45)
 @pytest.mark.timeout(300)
 def test_the_fixed_cases_do_not_find_the_bugs(tmp_path):
     report = tmp_path / "report.json"
@@ -86,6 +87,7 @@ def test_the_fixed_cases_do_not_find_the_bugs(tmp_path):
     assert not unexpected, "cases that neither passed nor skipped:\n" + "\n".join(unexpected)
 
 
+@pytest.mark.runs_long(20)
 @pytest.mark.parametrize("bug", sorted(HIDDEN))
 def test_fuzzing_finds_the_bug_and_shrinks_it(bug, tmp_path):
     prop, shown = EXPECTED[bug]
