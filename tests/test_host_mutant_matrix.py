@@ -35,7 +35,6 @@ from violations import problems
 # they do not end the run alone.
 SLOW = {
     "no-stdout-drain": 65,
-    "no-process-group": 40,
     "no-stderr-drain": 33,
     "stderr-drain-stops": 33,
     "stdout-stops-at-long-line": 33,
