@@ -58,8 +58,12 @@ def _new_fds(before: dict[int, str], settle_s: float = 2.0) -> dict[int, str]:
     """Descriptors not open before, once gRPC has had a bounded time to release its own."""
     deadline = time.monotonic() + settle_s
     while True:
-        gc.collect()  # gRPC objects held by exception tracebacks are freed only by the collector
         new = {fd: target for fd, target in _open_fds().items() if before.get(fd) != target}
+        if new:
+            # gRPC objects held by exception tracebacks are freed only by the collector. Only
+            # then: a full collection in a worker costs tens of milliseconds, after every test.
+            gc.collect()
+            new = {fd: target for fd, target in _open_fds().items() if before.get(fd) != target}
         if not new or time.monotonic() > deadline:
             return new
         time.sleep(0.02)  # gRPC closes its pollers on a thread of its own; nothing to wait on
