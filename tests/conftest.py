@@ -58,8 +58,12 @@ def _new_fds(before: dict[int, str], settle_s: float = 2.0) -> dict[int, str]:
     """Descriptors not open before, once gRPC has had a bounded time to release its own."""
     deadline = time.monotonic() + settle_s
     while True:
-        gc.collect()  # gRPC objects held by exception tracebacks are freed only by the collector
         new = {fd: target for fd, target in _open_fds().items() if before.get(fd) != target}
+        if new:
+            # gRPC objects held by exception tracebacks are freed only by the collector. Only
+            # then: a full collection in a worker costs tens of milliseconds, after every test.
+            gc.collect()
+            new = {fd: target for fd, target in _open_fds().items() if before.get(fd) != target}
         if not new or time.monotonic() > deadline:
             return new
         time.sleep(0.02)  # gRPC closes its pollers on a thread of its own; nothing to wait on
@@ -148,6 +152,31 @@ async def launch_plugin() -> AsyncIterator[Launcher]:
     yield _launch
     for plugin in launched:
         await plugin.stop()
+
+
+def _expected_s(item: pytest.Item) -> float:
+    mark = item.get_closest_marker("runs_long")
+    return float(mark.args[0]) if mark is not None else 0.0
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests marked runs_long, the longest first, spread evenly over the first half of
+    the run; the rest in their usual order. xdist hands each worker a run of consecutive
+    tests, so spread out they start early on every worker, and the run does not end on a
+    long test that one worker started when the others had nothing left."""
+    long = sorted((i for i in items if _expected_s(i)), key=lambda i: -_expected_s(i))
+    if not long:
+        return
+    rest = [i for i in items if not _expected_s(i)]
+    step = len(rest) / 2 / len(long)
+    ordered: list[pytest.Item] = []
+    taken = 0
+    for k, item in enumerate(long):
+        upto = max(taken, round(k * step))
+        ordered += rest[taken:upto]
+        taken = upto
+        ordered.append(item)
+    items[:] = ordered + rest[taken:]
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:

@@ -31,19 +31,26 @@ from host_mutant import FAULTS
 from violations import problems
 
 # Mutants whose cases fail only once a bound of the case has passed (a 30 s flood, a 15 s
-# start timeout, a 10 s wait...), longest first: started first, they do not end the run alone.
-SLOW = (
-    "no-stderr-drain",
-    "stderr-drain-stops",
-    "no-stdout-drain",
-    "stdout-stops-at-long-line",
-    "buffers-bodies",
-    "never-sigkill",
-    "ignores-start-timeout",
-    "generic-error-kind",
-    "crash-restarts-all",
-    "no-health-checks",
-)
+# start timeout, a 10 s wait...), with about how long each takes (runs_long): started first,
+# they do not end the run alone.
+SLOW = {
+    "no-stdout-drain": 65,
+    "no-stderr-drain": 33,
+    "stderr-drain-stops": 33,
+    "stdout-stops-at-long-line": 33,
+    "buffers-bodies": 28,
+    "never-sigkill": 27,
+    "backoff-too-long": 26,
+    "ignores-start-timeout": 22,
+    "exit-seen-not-reaped": 22,
+    "broker-servers-left-running": 22,
+    "exit-noticed-late": 22,
+    "kills-pid-only": 21,
+    "exit-unwatched": 18,
+    "configuration-error-deactivates": 17,
+    "no-backoff": 16,
+    "generic-error-kind": 14,
+}
 
 # The matrix, by area of the SPEC (tests/mutants/host_matrix/).
 HOST_MUTANTS = [*launch.MUTANTS, *http_supervision.MUTANTS, *hostapi_broker.MUTANTS, *rules.MUTANTS]
@@ -73,6 +80,7 @@ def test_every_fault_is_in_the_matrix_and_every_pattern_matches():
             assert fnmatch.filter([c.id for c in CASES], pattern), (mutant.name, pattern)
     ids = [m.id for m in HOST_MUTANTS]
     assert len(ids) == len(set(ids)), ids
+    assert set(SLOW) <= set(named), set(SLOW) - named
 
 
 def test_heavy_cases_run_only_in_heavy_entries():
@@ -84,9 +92,11 @@ def test_heavy_cases_run_only_in_heavy_entries():
 
 def _params() -> list[object]:
     params = []
-    for m in sorted(HOST_MUTANTS, key=lambda m: SLOW.index(m.name) if m.name in SLOW else 99):
+    for m in HOST_MUTANTS:
         bound = 60 + sum(c.timeout_s for c in CASES if c.id in set(_selected(m)))
         marks = [pytest.mark.timeout(bound)] + ([pytest.mark.heavy] if m.heavy else [])
+        if m.name in SLOW and not m.heavy:
+            marks.append(pytest.mark.runs_long(SLOW[m.name]))
         params.append(pytest.param(m, id=m.id, marks=marks))
     return params
 
@@ -111,14 +121,57 @@ async def test_host_mutant_fails_its_cases(mutant: HostMutant):
     assert not wrong, f"host mutant {mutant.name} should fail these cases, but: {wrong}"
     unexplained = problems(mutant.name, mutant.violates, results, cases)
     assert not unexplained, unexplained
+    # The verdicts under both targets of the cases this run has already made (_FROM_MATRIX).
+    by_id = {c.id: c for c in cases}
+    misjudged = {}
+    for verdict in _FROM_MATRIX.get(mutant.id, []):
+        case, result = by_id[verdict.case_id], results[verdict.case_id]
+        for name, judging in (("go-plugin", _GO_PLUGIN_JUDGING), ("pluginconf", Judging())):
+            judged = judge(case, result.outcome, result.message, result.violated, judging)
+            found = _problems(verdict, name, judged)
+            if found:
+                misjudged[f"{case.id} ({name})"] = "; ".join(found) + f"\n{judged.message[:1500]}"
+    assert not misjudged, misjudged
 
 
 # -- verdicts under targets (tests/mutants/host_matrix/targets.py) ---------------------------
 
 
+def _from_matrix() -> dict[str, list[TargetVerdict]]:
+    """The verdicts that a run of the matrix already makes: one fault, a case of the mutant's
+    own, run with no other option, that fails (a skip's reason names the target) and runs
+    alike under both targets (not PER_TARGET_CASES). The matrix test judges them from its
+    run, under both targets, instead of a run of their own; by mutant id."""
+    plain = {m.name: m for m in HOST_MUTANTS if not m.options and not m.heavy}
+    found: dict[str, list[TargetVerdict]] = {}
+    for verdict in TARGET_VERDICTS:
+        mutant = plain.get(verdict.faults[0]) if len(verdict.faults) == 1 else None
+        if (
+            mutant is not None
+            and verdict.case_id in _selected(mutant)
+            and verdict.case_id not in PER_TARGET_CASES
+            and Outcome.SKIPPED not in (verdict.pluginconf, verdict.go_plugin)
+        ):
+            found.setdefault(mutant.id, []).append(verdict)
+    return found
+
+
+_FROM_MATRIX = _from_matrix()
+_GO_PLUGIN_JUDGING = Judging(target_named("go-plugin").decisive)
+
+
+def test_the_matrix_judges_target_verdicts_of_its_own_runs():
+    """The runs that _FROM_MATRIX spares are the slowest of the target verdicts."""
+    shared = {v.faults[0] for verdicts in _FROM_MATRIX.values() for v in verdicts}
+    assert {"no-stdout-drain", "stdout-stops-at-long-line", "never-sigkill"} <= shared
+
+
 def _target_params() -> list[object]:
+    judged_by_matrix = {id(v) for verdicts in _FROM_MATRIX.values() for v in verdicts}
     by_faults: dict[tuple[str, ...], list[TargetVerdict]] = {}
     for verdict in TARGET_VERDICTS:
+        if id(verdict) in judged_by_matrix:
+            continue
         by_faults.setdefault(verdict.faults, []).append(verdict)
     return [
         pytest.param(faults, verdicts, id="+".join(faults))
@@ -145,7 +198,8 @@ async def test_a_broken_host_is_judged_by_the_rules_of_its_target(
 ):
     """Each case runs once, under --target go-plugin, and its result is judged as both
     targets would judge it: the targets differ in which origins decide, not in what the
-    cases do (but for PER_TARGET_CASES, which run under each target)."""
+    cases do (but for PER_TARGET_CASES, which run under each target). The verdicts that a
+    run of the matrix makes are judged from it (_FROM_MATRIX)."""
     by_id = {c.id: c for c in CASES}
     wrong = {}
     runs = [("go-plugin", [v for v in verdicts if v.case_id not in PER_TARGET_CASES], True)]
@@ -177,6 +231,7 @@ async def test_a_broken_host_is_judged_by_the_rules_of_its_target(
     assert not wrong, wrong
 
 
+@pytest.mark.runs_long(18)
 async def test_a_host_passing_its_environment_through_fails_only_the_cases_about_it():
     """One cause, one case: the decoys only a pluginconf host must scrub reach only the hosts
     of the cases that check them, so a host that passes its environment through to plugins,

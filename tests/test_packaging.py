@@ -87,6 +87,7 @@ def _pip(*args: str, timeout: float) -> None:
 
 
 @pytest.mark.heavy
+@pytest.mark.runs_long(60)
 @pytest.mark.timeout(900)
 def test_the_wheel_installs_and_runs_both_suites_outside_the_repository(tmp_path: Path) -> None:
     # About a minute idle: the build, the install, then one area of each suite.

@@ -51,6 +51,7 @@ def _mismatches(expected: dict[str, frozenset[str]], run: SuiteRun) -> list[str]
 
 
 @pytest.mark.corpus
+@pytest.mark.runs_long(50)
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("plugin", CORPUS, ids=lambda plugin: plugin.name)
 def test_the_suite_gives_the_expected_verdicts(

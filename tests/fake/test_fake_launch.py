@@ -101,6 +101,7 @@ def test_python_m_checks_the_scenario_first(tmp_path):
     assert 'filter.action: expected "keep", "modify" or "reject", got "drop"' in result.stderr
 
 
+@pytest.mark.runs_long(20)
 def test_well_behaved_passes_the_cli_checks(tmp_path):
     path = scenario(tmp_path, {"comment": "a minimal correct plugin"})
     result = subprocess.run(

@@ -83,6 +83,7 @@ def test_the_readme_sdk_example_passes_the_suite(tmp_path):
 
 
 @pytest.mark.heavy
+@pytest.mark.runs_long(70)
 def test_the_slim_install(tmp_path):
     """One test, one install (about 8 s, 20 s in all): each check uses the same environment."""
     slim = make_slim_venv(tmp_path)

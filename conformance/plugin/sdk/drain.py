@@ -47,21 +47,26 @@ async def unread_request_drained(t: PluginTarget) -> None:
             requirement="SH-25",
         )
         sent = 0
+        # How the call ended, if it had before the request's end was sent. Once the end is on
+        # its way the plugin may complete the call at once, and its status may arrive while
+        # the half-close is still awaited (sooner under load): an end after that is no sign.
+        ended_early: grpc.StatusCode | None = None
         try:
             for _ in range(_PIECES):
                 if call.response.code is not None:
                     break
                 await call.send_body(_PIECE)
                 sent += len(_PIECE)
-            if call.response.code is None:
+            ended_early = call.response.code
+            if ended_early is None:
                 await call.send_end()
                 await call.half_close()
         except (grpc.aio.AioRpcError, grpc.aio.UsageError, RuntimeError, InvalidStateError) as exc:
             # InvalidStateError: grpc's "RPC already finished", when the plugin ended the call.
             problems.append(f"a write failed after {sent} body bytes: {exc!r}")
-        if call.response.code is not None:
+        if ended_early is not None:
             problems.append(
-                f"the call ended ({call.response.code.name}) after {sent} of "
+                f"the call ended ({ended_early.name}) after {sent} of "
                 f"{len(_PIECE) * _PIECES} body bytes, before the request's end was sent"
             )
         response = await call.finish(_FINISH_GUARD_S)

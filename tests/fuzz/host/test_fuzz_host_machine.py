@@ -65,6 +65,7 @@ def show(run: Result) -> str:
 # -- against hosts ---------------------------------------------------------------------------
 
 
+@pytest.mark.runs_long(17)
 def test_the_state_machine_passes_on_the_reference_host() -> None:
     run = campaign(state_machine_property(), HostSuiteOptions(), examples=4, seed=7)
     assert not run.failed, show(run)

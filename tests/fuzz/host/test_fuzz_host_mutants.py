@@ -46,6 +46,7 @@ def test_the_state_machine_catches(
 
 
 # The cheapest of them, in the default run: caught in a few runs.
+@pytest.mark.runs_long(20)
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("mutant", ["502-becomes-500", "truncated-as-complete"])
 def test_the_state_machine_catches_quickly(mutant: str) -> None:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.unix_events
+import contextlib
 import dataclasses
 import os
+import signal
 import tempfile
 from typing import Any
 
@@ -107,7 +109,10 @@ def _() -> None:
     patch(launcher, "tempfile", shadow(tempfile, mkdtemp=one_dir))
 
 
-@fault("no-process-group", "starts the plugin in the host's own process group (HS-8)")
+@fault(
+    "no-process-group",
+    "starts the plugin in the host's own process group, and so signals its process (HS-8)",
+)
 def _() -> None:
     exec_ = asyncio.create_subprocess_exec
 
@@ -115,7 +120,15 @@ def _() -> None:
         kwargs["start_new_session"] = False
         return await exec_(*argv, **kwargs)
 
+    # The plugin leads no group of its own, so the host signals its pid: the group it is in
+    # is the host's own. (Signalling a group of the plugin's pid, none, would stop nothing:
+    # every stop would hang until the suite's guards gave up on it.)
+    def process_only(self: LaunchedPlugin, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(self.process.pid, sig)
+
     patch(launcher, "asyncio", shadow(asyncio, create_subprocess_exec=same_group))
+    patch(LaunchedPlugin, "_signal_group", process_only)
 
 
 @fault("generic-error-kind", "reports every failure to start as launch_failed (HS-20, HL-6)")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cli_process import PLUGINCONF, run_cli
 
 from pluginconf.runner.registry import load_cases
@@ -106,6 +107,7 @@ def test_a_plugin_that_cannot_start_is_exit_2_with_the_reason():
     assert "could not execute the plugin" in result.stderr
 
 
+@pytest.mark.runs_long(20)
 def test_usage_errors_are_exit_2_with_a_specific_message(tmp_path):
     cases = {
         ("plugin", "--magic-cookie", "nokey"): "not KEY=VALUE",
@@ -143,6 +145,7 @@ def test_list_plugin_gives_ids_levels_and_requirement_text():
     assert "plugin/handshake/line-format" not in verbose.stdout
 
 
+@pytest.mark.runs_long(17)
 def test_pytest_usage_in_a_project_of_its_own(tmp_path):
     (tmp_path / "test_own.py").write_text("def test_own():\n    assert True\n")
     pytest_cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:asyncio"]
@@ -186,6 +189,7 @@ NO_CALL_CASES = {
 }
 
 
+@pytest.mark.runs_long(35)
 def test_the_terraform_target_on_the_reference_plugin_says_what_to_give(tmp_path):
     """The reference plugin is not a Terraform provider: its cookie and its version (1) are
     not Terraform's; each start failure says so and what to give, and the reports say why."""
@@ -225,6 +229,7 @@ def test_a_plugin_that_needs_auto_mtls_is_told_to_use_always(tmp_path):
     assert outcomes["plugin/controller/shutdown"] == "passed"
 
 
+@pytest.mark.runs_long(15)
 def test_a_plugin_on_a_fixed_address_is_run_one_process_at_a_time(tmp_path):
     """go-plugin's Python example listens on 127.0.0.1:1234: two of its processes would answer
     each other's calls. The run finds it out, keeps one process at a time, and reports the

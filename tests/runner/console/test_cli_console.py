@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from cli_process import PLUGINCONF, run_cli
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -159,6 +160,7 @@ def test_repeats_on_a_line_are_counted_and_skip_reasons_and_durations_are_printe
 # -- how the run stops, and what it reruns ------------------------------------------------------
 
 
+@pytest.mark.runs_long(17)
 def test_maxfail_stops_the_run_and_last_failed_reruns_what_failed(tmp_path):
     # Every status case fails (off by one); echo/1 passes.
     mutant = [*MUTANT, "status-off-by-one"]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cli_process import run_cli
 
 from pluginconf.runner.registry import load_cases
@@ -22,6 +23,7 @@ def run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return run_cli(*args, timeout=timeout)
 
 
+@pytest.mark.runs_long(20)
 def test_the_minimal_example_adapter_passes_the_launch_cases_and_skips_what_it_lacks():
     # Under --target go-plugin a feature the host declares it lacks (AutoMTLS) is a skip.
     result = run(
@@ -80,6 +82,7 @@ def test_without_an_http_front_every_serve_http_case_skips_with_the_reason(tmp_p
         assert "Traceback" not in result.stdout + result.stderr
 
 
+@pytest.mark.runs_long(35)
 def test_auto_mtls_always_starts_every_plugin_with_it_and_never_skips_the_mtls_case(tmp_path):
     report_path = tmp_path / "always.json"
     always = run(

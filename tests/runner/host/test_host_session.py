@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import psutil
+import pytest
 
 from pluginconf.runner import Profile, case
 from pluginconf.runner.host.session import HostSuiteSession
@@ -93,6 +94,7 @@ async def _run_on(fault: str, procedure: object) -> object:
         return await session.run(procedure)  # type: ignore[arg-type]
 
 
+@pytest.mark.runs_long(25)
 async def test_leftovers_break_the_rule_they_show_broken_whatever_the_case_cites():
     # Only the group's other members left: the group kill of pluginconf's stop sequence.
     members = await _run_on("kills-pid-only", grandchild)

@@ -30,6 +30,14 @@ from pluginconf.runner.plugin.shared import TargetUnusable
 CONTROL_ADDRESS_ENV = "PLUGINCONF_CONTROL_ADDRESS"
 _STDERR_LINES = 40
 _CONTROL_RECEIVE = 16 * 1024 * 1024
+_CONTROL_OPTIONS = [
+    ("grpc.max_receive_message_length", _CONTROL_RECEIVE),
+    # The adapter is still starting when the channel first tries its socket: gRPC's default
+    # reconnect backoff (1 s, then longer) would add a second to every start.
+    ("grpc.initial_reconnect_backoff_ms", 50),
+    ("grpc.min_reconnect_backoff_ms", 50),
+    ("grpc.max_reconnect_backoff_ms", 200),
+]
 # What the adapter gets to stop its plugins on SIGTERM: the stop sequence's worst case.
 _STOP_GRACE_S = 20.0
 # Room for the host's socket directory and socket name under the adapter's TMPDIR.
@@ -127,9 +135,7 @@ class AdapterProcess:
         assert self.process.stderr is not None
         self._drain = asyncio.create_task(self._read_stderr(self.process.stderr))
         # A plugin's 4 MiB answer (TR-10) comes back inside HostControl's own message.
-        self.channel = grpc.aio.insecure_channel(
-            self.control_target, options=[("grpc.max_receive_message_length", _CONTROL_RECEIVE)]
-        )
+        self.channel = grpc.aio.insecure_channel(self.control_target, options=_CONTROL_OPTIONS)
         self.control = control_pb2_grpc.HostControlStub(self.channel)
         await self._wait_ready()
 
