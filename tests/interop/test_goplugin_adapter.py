@@ -61,6 +61,7 @@ def known() -> dict[str, str]:
     return entries
 
 
+@pytest.mark.runs_long(140)
 @pytest.mark.timeout(900)
 def test_the_host_suite_passes_the_go_plugin_host_but_for_its_known_failures(adapter, tmp_path):
     report_path = tmp_path / "report.json"
