@@ -126,7 +126,7 @@ MUTANTS = [
         violates=("CT-10", "CT-5", "CT-7"),
     ),
     Mutant(
-        "shutdown-exit-300ms",
+        "shutdown-exit-700ms",
         ("plugin/controller/shutdown",),
         verdicts={"plugin/controller/shutdown": (("CT-3",), Outcome.NOT_MET)},
         violates=("CT-3",),
