@@ -142,8 +142,13 @@ func wireText(raw string) string {
 
 // connectionNamed is the set of fields named in Connection (SE-8).
 func connectionNamed(h http.Header) map[string]bool {
+	return connectionTokens(h.Values("Connection"))
+}
+
+// connectionTokens is the set of field names, in lower case, that Connection values list.
+func connectionTokens(values []string) map[string]bool {
 	named := map[string]bool{}
-	for _, value := range h.Values("Connection") {
+	for _, value := range values {
 		for _, token := range strings.Split(value, ",") {
 			if token = strings.TrimSpace(strings.ToLower(token)); token != "" {
 				named[token] = true
@@ -411,16 +416,13 @@ func (x *exchange) writeHead(init *pc.HTTPResponseInit) string {
 		return problem
 	}
 	header := x.w.Header()
-	named := map[string]bool{}
+	var connection []string
 	for _, h := range init.GetHeaders() {
 		if strings.EqualFold(h.GetName(), "connection") {
-			for _, value := range h.GetValues() {
-				for _, token := range strings.Split(value, ",") {
-					named[strings.TrimSpace(strings.ToLower(token))] = true
-				}
-			}
+			connection = append(connection, h.GetValues()...)
 		}
 	}
+	named := connectionTokens(connection)
 	for _, h := range init.GetHeaders() {
 		lower := strings.ToLower(h.GetName())
 		if hopByHop[lower] || named[lower] {

@@ -246,8 +246,9 @@ func (p *process) isStarted() bool {
 	return p.started
 }
 
-// killPid ends a process still in go-plugin's Start, which holds the client's lock until
-// the handshake ends, so that Kill would wait for it.
+// killPid SIGKILLs the plugin's pid at once (go-plugin offers no more than the pid): for a
+// process still in go-plugin's Start, which holds the client's lock until the handshake
+// ends, so that Kill would wait for it, and for one that failed its health check.
 func (p *process) killPid() {
 	p.markStopping()
 	if proc := p.cmd.Process; proc != nil {

@@ -349,14 +349,10 @@ func (m *managed) supervise(stopping chan struct{}, proc *process) *failure {
 			if stopRequested(stopping) {
 				continue
 			}
-			// SV-6: every exit the host did not ask for is a crash, status 0 included.
-			f := &failure{kind: "unexpected_exit"}
-			proc.markStopping()
-			proc.kill() // the process is gone: this only ends go-plugin's goroutines
-			proc.describeExit(f)
+			// SV-6: every exit the host did not ask for is a crash, status 0 included. The
+			// process is gone: kill only ends go-plugin's goroutines.
+			f := m.lost(proc, &failure{kind: "unexpected_exit"}, start)
 			f.reason = fmt.Sprintf("the plugin process exited unexpectedly (%s)", describeExitStatus(f))
-			m.forgetStreakIfStable(start)
-			m.dropProcess(proc)
 			return f
 		case <-ticker.C:
 			problem := m.healthProblem(proc)
@@ -364,18 +360,21 @@ func (m *managed) supervise(stopping chan struct{}, proc *process) *failure {
 				continue
 			}
 			// SV-7: the host kills the process (go-plugin offers no more than its pid).
-			proc.markStopping()
-			if proc.cmd.Process != nil {
-				_ = proc.cmd.Process.Kill()
-			}
-			proc.kill()
-			f := &failure{kind: "health_check_failed", reason: "health check failed: " + problem}
-			proc.describeExit(f)
-			m.forgetStreakIfStable(start)
-			m.dropProcess(proc)
-			return f
+			proc.killPid()
+			return m.lost(proc, &failure{kind: "health_check_failed", reason: "health check failed: " + problem}, start)
 		}
 	}
+}
+
+// lost ends what is left of a process the host did not stop (go-plugin's goroutines, the
+// brokered servers), adds how it ended to f, and lets it go.
+func (m *managed) lost(proc *process, f *failure, activeSince time.Time) *failure {
+	proc.markStopping()
+	proc.kill()
+	proc.describeExit(f)
+	m.forgetStreakIfStable(activeSince)
+	m.dropProcess(proc)
+	return f
 }
 
 func describeExitStatus(f *failure) string {
