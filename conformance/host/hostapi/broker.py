@@ -238,6 +238,17 @@ async def _announced(plugin: FakePlugin) -> list[Observed]:
     return plugin.events("broker_conninfo")
 
 
+async def _check_closed(infos: list[Observed], when: str, rule: str) -> None:
+    """Nothing listens, and no socket file remains, at any address announced in ``infos``."""
+    for info in infos:
+        left = await _wait_gone(str(info.get("network")), str(info.get("address")))
+        check(
+            left is None,
+            f"{when}, at the address announced for id "
+            f"{info.get('service_id')} ({info.get('address')}) {left} ({rule})",
+        )
+
+
 @case("host/broker/servers-closed-on-stop", requirements=["BR-10"], profile=Profile.HOOKS)
 async def servers_closed_on_stop(t: HostTarget) -> None:
     """
@@ -250,13 +261,7 @@ async def servers_closed_on_stop(t: HostTarget) -> None:
     plugin = await t.load({})
     infos = await _announced(plugin)
     await plugin.disable()
-    for info in infos:
-        left = await _wait_gone(str(info.get("network")), str(info.get("address")))
-        check(
-            left is None,
-            f"after the plugin was stopped, at the address announced for id "
-            f"{info.get('service_id')} ({info.get('address')}) {left} (BR-10)",
-        )
+    await _check_closed(infos, "after the plugin was stopped", "BR-10")
 
 
 @case("host/broker/servers-closed-on-exit", requirements=["BR-12"], profile=Profile.HOOKS)
@@ -272,13 +277,7 @@ async def servers_closed_on_exit(t: HostTarget) -> None:
     infos = await _announced(plugin)
     plugin.kill(plugin.pids()[-1])
     await plugin.wait_state("crashed", "restarting", "failed")
-    for info in infos:
-        left = await _wait_gone(str(info.get("network")), str(info.get("address")))
-        check(
-            left is None,
-            f"after the plugin process exited, at the address announced for id "
-            f"{info.get('service_id')} ({info.get('address')}) {left} (BR-12)",
-        )
+    await _check_closed(infos, "after the plugin process exited", "BR-12")
 
 
 @case("host/broker/auto-mtls", requirements=["BR-7"], profile=Profile.HOOKS)
